@@ -1,0 +1,40 @@
+import { bigint, index, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { tenants } from './tenants.ts';
+
+export const artifacts = pgTable(
+  'artifacts',
+  {
+    id: uuid().primaryKey(),
+    tenantId: uuid()
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    kind: text().notNull(),
+    entityType: text(),
+    entityId: text(),
+    /** Set for project snapshots and diff packs, so usage and events can be told per project. */
+    projectId: text(),
+    /** Set for the snapshot of a project version: its becoming ready makes the version ready. */
+    versionId: uuid(),
+    storageKey: text().notNull(),
+    contentType: text().notNull(),
+    filename: text(),
+    sizeBytes: bigint({ mode: 'number' }).notNull(),
+    sha256: text().notNull(),
+    status: text({ enum: ['pending', 'ready', 'failed', 'deleted'] }).notNull(),
+    /** The backend's multipart upload id while a multipart upload is in flight. */
+    uploadId: text(),
+    /** Why an artifact is `failed`, in words the caller can act on. */
+    failureReason: text(),
+    metadata: jsonb().$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    // Keyset pagination walks (created_at, id) descending within a tenant.
+    index('artifacts_tenant_kind_created_idx').on(t.tenantId, t.kind, t.createdAt, t.id),
+    index('artifacts_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
+    index('artifacts_tenant_entity_idx').on(t.tenantId, t.entityType, t.entityId),
+    index('artifacts_status_updated_idx').on(t.status, t.updatedAt),
+    index('artifacts_tenant_project_idx').on(t.tenantId, t.projectId),
+  ],
+);

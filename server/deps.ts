@@ -1,0 +1,12 @@
+import type { Config } from './config.ts';
+import type { Db } from './db/index.ts';
+import type { Storage } from './storage/types.ts';
+
+/** Everything the app needs from outside; main.ts builds it from config, tests build their own. */
+export interface Deps {
+  config: Config;
+  db: Db;
+  storage: Storage;
+  /** Injected so lifecycle rules can be tested with a controlled clock. */
+  now: () => Date;
+}

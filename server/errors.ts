@@ -1,0 +1,41 @@
+import { TRPCError } from '@trpc/server';
+import { COFFER_ERROR_CODES, type CofferErrorCode } from '../shared/errors.ts';
+
+/** What services and storage backends throw. `message` is shown to the caller, so it must say what to fix and never carry secrets. */
+export class CofferError extends Error {
+  constructor(
+    readonly code: CofferErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'CofferError';
+  }
+}
+
+export const notFound = (what: string) => new CofferError('NOT_FOUND', `${what} not found`);
+
+/** Connection-level failures of node-postgres and the server's "shutting down" codes. */
+const DB_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006']);
+
+function isDatabaseDown(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && DB_DOWN_CODES.has(code)) return true;
+    if (/Connection terminated|timeout exceeded when trying to connect/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+/** The one place domain errors become tRPC errors. Anything unknown stays an INTERNAL_SERVER_ERROR with a generic message. */
+export function toTRPCError(err: unknown): TRPCError {
+  if (err instanceof TRPCError) return err;
+  if (err instanceof CofferError) {
+    return new TRPCError({ code: COFFER_ERROR_CODES[err.code], message: err.message, cause: err });
+  }
+  if (isDatabaseDown(err)) {
+    const cause = new CofferError('DATABASE_UNAVAILABLE', 'database unavailable, retry shortly', { cause: err });
+    return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: cause.message, cause });
+  }
+  return new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'Internal error', cause: err });
+}

@@ -1,0 +1,95 @@
+import path from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { COFFER_ERROR_CODES } from '../../shared/errors.ts';
+import { CofferError } from '../errors.ts';
+import { attachmentDisposition } from '../storage/content-disposition.ts';
+import type { FsStorage } from '../storage/fs.ts';
+import { FILES_PATH, type SignedQuery } from '../storage/signed-url.ts';
+
+type FilesRequest = FastifyRequest<{ Params: { '*': string }; Querystring: SignedQuery }>;
+
+const STATUS: Record<string, number> = {
+  BAD_REQUEST: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PRECONDITION_FAILED: 412,
+  PAYLOAD_TOO_LARGE: 413,
+  SERVICE_UNAVAILABLE: 503,
+};
+
+/**
+ * Serves the fs backend's signed URLs (server/storage/signed-url.ts), standing in for the S3
+ * endpoints a presigned URL would hit: GET/HEAD to download, PUT for single uploads and parts.
+ * Runs in its own encapsulated context so the body parsers and error handler here affect no
+ * other route: uploads are streamed from the raw request, never buffered.
+ */
+export function registerFsRoutes(app: FastifyInstance, storage: FsStorage): void {
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+    scope.setErrorHandler((err, req, reply) => {
+      const status = err instanceof CofferError ? (STATUS[COFFER_ERROR_CODES[err.code]] ?? 500) : 500;
+      if (status >= 500) req.log.error({ err }, 'fs storage route failed');
+      const message = err instanceof CofferError ? err.message : 'internal error';
+      return reply.code(status).send({ error: message });
+    });
+    scope.get(`${FILES_PATH}*`, (req: FilesRequest, reply) => serveGet(storage, req, reply));
+    scope.put(`${FILES_PATH}*`, (req: FilesRequest, reply) => servePut(storage, req, reply));
+  });
+}
+
+/** One body for every signature failure, so a caller learns nothing about why. */
+const forbidden = (reply: FastifyReply) => reply.code(403).send({ error: 'signature invalid or expired' });
+
+async function serveGet(storage: FsStorage, req: FilesRequest, reply: FastifyReply) {
+  const key = req.params['*'];
+  const grant = storage.signer.verify(key, req.query);
+  if (grant?.op !== 'get') return forbidden(reply);
+  const info = await storage.head(key);
+  if (!info) throw new CofferError('NOT_FOUND', 'object not found');
+  const size = info.sizeBytes;
+  const range = parseRange(req.headers.range, size);
+  reply
+    .header('accept-ranges', 'bytes')
+    .header('content-type', grant.contentType || 'application/octet-stream')
+    // Served from Coffer's own origin: never let a browser render or sniff stored content.
+    .header('content-disposition', attachmentDisposition(grant.filename ?? path.posix.basename(key)))
+    .header('x-content-type-options', 'nosniff');
+  if (range === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${size}`).send();
+  if (range) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`);
+  reply.header('content-length', range ? range.end - range.start + 1 : size);
+  if (req.method === 'HEAD') return reply.send();
+  const { body } = await storage.get(key, range ?? undefined);
+  return reply.send(body);
+}
+
+async function servePut(storage: FsStorage, req: FilesRequest, reply: FastifyReply) {
+  const key = req.params['*'];
+  const grant = storage.signer.verify(key, req.query);
+  if (!grant || grant.op === 'get') return forbidden(reply);
+  // Like S3, a length or type other than the signed one is a signature failure.
+  if (Number(req.headers['content-length'] ?? NaN) !== grant.contentLength) return forbidden(reply);
+  if (grant.op === 'put' && req.headers['content-type'] !== grant.contentType) return forbidden(reply);
+  const { etag } =
+    grant.op === 'put'
+      ? await storage.putWithEtag(key, req.raw, grant.contentLength)
+      : await storage.putPart(key, grant.uploadId, grant.partNumber, req.raw, grant.contentLength);
+  return reply.code(200).header('etag', etag).send();
+}
+
+/**
+ * A single `bytes=a-b`, `bytes=a-` or `bytes=-n` range. Anything else (absent, malformed,
+ * multi-range, last < first) is ignored and the whole object served, as RFC 9110 allows.
+ */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header ?? '');
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    return suffix === 0 || size === 0 ? 'unsatisfiable' : { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const last = m[2] === '' ? size - 1 : Number(m[2]);
+  if (last < start) return null;
+  return start >= size ? 'unsatisfiable' : { start, end: Math.min(last, size - 1) };
+}

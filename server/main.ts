@@ -1,0 +1,63 @@
+import { buildApp } from './app.ts';
+import { loadConfig, type Config } from './config.ts';
+import { createDb, runMigrations } from './db/index.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.ts';
+import { loadOrCreateSecrets } from './secrets.ts';
+import { createStorage } from './storage/index.ts';
+
+function readConfig(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(1);
+  }
+}
+
+let embedded: EmbeddedPostgres | undefined;
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const { secrets, created, path } = await loadOrCreateSecrets(config.dataDir);
+  config.adminToken ??= secrets.adminToken;
+  config.signingSecret ??= secrets.signingSecret;
+
+  const databaseUrl = config.databaseUrl ?? (embedded = await startEmbeddedPostgres(config.dataDir, secrets.postgresPassword)).url;
+  await runMigrations(databaseUrl);
+  const { db, pool } = createDb(databaseUrl);
+
+  let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const storage = createStorage(config.storage, { signingSecret: config.signingSecret, publicUrl: () => publicUrl });
+  const app = await buildApp({ config, db, storage, now: () => new Date() });
+
+  let stopping = false;
+  const shutdown = async (signal: string, exitCode = 0) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'shutting down: draining requests and closing sockets');
+    await app.close().catch((err) => app.log.error({ err }, 'error while closing the server'));
+    await pool.end().catch(() => {});
+    await embedded?.stop().catch((err) => app.log.error({ err }, 'error while stopping embedded PostgreSQL'));
+    process.exit(exitCode);
+  };
+  for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => void shutdown(s));
+
+  try {
+    const address = await app.listen({ port: config.port, host: config.host });
+    publicUrl = config.publicUrl ?? address;
+  } catch (err) {
+    app.log.error({ err }, 'could not listen');
+    return shutdown('listen-failed', 1);
+  }
+  app.log.info(`Coffer listening on ${publicUrl} (storage: ${storage.backend}, database: ${embedded ? 'embedded' : 'external'})`);
+  if (created) {
+    // Shown once, on the terminal only (not through the logger): this is how an operator gets in.
+    process.stdout.write(`\nFirst start: generated secrets in ${path}\n  admin token: ${secrets.adminToken}\n\n`);
+  }
+}
+
+main().catch(async (err) => {
+  console.error(err instanceof Error ? err.message : err);
+  await embedded?.stop().catch(() => {});
+  process.exit(1);
+});

@@ -1,0 +1,15 @@
+import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import { router } from '../trpc.ts';
+import { adminRouter } from './admin.ts';
+import { artifactRouter } from './artifact.ts';
+import { storageRouter } from './storage.ts';
+
+export const appRouter = router({
+  admin: adminRouter,
+  artifact: artifactRouter,
+  storage: storageRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export type RouterInputs = inferRouterInputs<AppRouter>;
+export type RouterOutputs = inferRouterOutputs<AppRouter>;

@@ -1,0 +1,38 @@
+import type { z } from 'zod';
+import type { ApiKeyScope } from '../../shared/constants.ts';
+import type { createApiKeyInput, createTenantInput } from '../../shared/schemas/admin.ts';
+import type { DbOrTx } from '../db/index.ts';
+import * as q from '../db/queries/tenants.ts';
+import type { Deps } from '../deps.ts';
+import { notFound } from '../errors.ts';
+import { generateApiKey } from './auth.ts';
+
+function toKeyInfo(row: q.ApiKeyRow) {
+  const { secretHash: _secretHash, ...info } = row;
+  return { ...info, scopes: info.scopes as ApiKeyScope[] };
+}
+
+async function issueKey(db: DbOrTx, p: { tenantId: string; name: string; scopes: ApiKeyScope[] }) {
+  const { key, prefix, secretHash } = generateApiKey();
+  const row = await q.insertApiKey(db, { ...p, prefix, secretHash });
+  return { ...toKeyInfo(row), key };
+}
+
+export function createTenant(deps: Deps, input: z.output<typeof createTenantInput>) {
+  return deps.db.transaction(async (tx) => {
+    const tenant = await q.insertTenant(tx, { name: input.name, plan: input.plan });
+    const apiKey = await issueKey(tx, { tenantId: tenant.id, name: 'default', scopes: ['read', 'write'] });
+    return { tenant, apiKey };
+  });
+}
+
+export async function createApiKey(deps: Deps, input: z.output<typeof createApiKeyInput>) {
+  if (!(await q.findTenant(deps.db, input.tenantId))) throw notFound('tenant');
+  return issueKey(deps.db, input);
+}
+
+export async function revokeApiKey(deps: Deps, keyId: string) {
+  const row = await q.revokeApiKey(deps.db, { id: keyId, now: deps.now() });
+  if (!row) throw notFound('API key');
+  return toKeyInfo(row);
+}

@@ -1,0 +1,166 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { MAX_URL_EXPIRY_SECONDS } from '../../shared/constants.ts';
+import { artifactKey, extensionFor } from '../../shared/keys.ts';
+import type { ListArtifactsInput, PutArtifactInput } from '../../shared/schemas/artifact.ts';
+import * as q from '../db/queries/artifacts.ts';
+import { appendEvent } from '../db/queries/events.ts';
+import type { Deps } from '../deps.ts';
+import { CofferError, notFound } from '../errors.ts';
+import type { TenantScope } from '../trpc.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
+
+/** Drops server-only columns before an artifact leaves the service. */
+export function toArtifact(row: q.ArtifactRow) {
+  const { tenantId: _t, storageKey: _k, uploadId: _u, ...rest } = row;
+  return rest;
+}
+
+export function assertKind(deps: Deps, kind: string): void {
+  if (!deps.config.allowedKinds.includes(kind)) {
+    throw new CofferError('BAD_INPUT', `unknown kind '${kind.slice(0, 64)}'; allowed kinds: ${deps.config.allowedKinds.join(', ')}`);
+  }
+}
+
+export async function getRow(tenant: TenantScope, id: string): Promise<q.ArtifactRow> {
+  const row = await tenant.run((tx) => q.findArtifact(tx, { tenantId: tenant.id, id }));
+  if (!row) throw notFound('artifact');
+  return row;
+}
+
+function requireReady(row: q.ArtifactRow): void {
+  if (row.status !== 'ready') {
+    throw new CofferError('PRECONDITION', `artifact is ${row.status}${row.failureReason ? ` (${row.failureReason})` : ''}, not ready`);
+  }
+}
+
+const sha256Hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * Stores a small JSON payload. The row is written `pending` before the object, and turned
+ * `ready` only after the object is stored, so a crash or a storage failure can never leave a
+ * `ready` row without bytes; a `pending` row left by a crash points the cleanup at the object.
+ */
+export async function putArtifact(deps: Deps, tenant: TenantScope, input: PutArtifactInput) {
+  assertKind(deps, input.kind);
+  const body = Buffer.from(JSON.stringify(input.payload), 'utf8');
+  const limit = deps.config.limits.maxInlineBytes;
+  if (body.length > limit) {
+    throw new CofferError('TOO_LARGE', `payload is ${body.length} bytes; the inline limit is ${limit} bytes. Use artifact.createUpload for larger artifacts`);
+  }
+  const id = randomUUID();
+  const now = deps.now();
+  const contentType = input.contentType ?? 'application/json';
+  const storageKey = artifactKey({ tenantId: tenant.id, kind: input.kind, id, contentType, at: now });
+  await tenant.run((tx) =>
+    q.insertArtifact(tx, {
+      id,
+      tenantId: tenant.id,
+      kind: input.kind,
+      entityType: input.entityType ?? null,
+      entityId: input.entityId ?? null,
+      storageKey,
+      contentType,
+      sizeBytes: body.length,
+      sha256: sha256Hex(body),
+      status: 'pending',
+      metadata: input.metadata ?? {},
+      createdAt: now,
+      updatedAt: now,
+    }),
+  );
+  try {
+    await deps.storage.put(storageKey, body, { contentType, contentLength: body.length });
+  } catch (err) {
+    const reason = err instanceof CofferError ? err.message : 'storage write failed';
+    await markFailed(deps, tenant, id, reason);
+    await deps.storage.delete(storageKey).catch(() => {}); // a partial object, if any; the orphan sweep catches what this misses
+    throw err;
+  }
+  return toArtifact(await markReady(deps, tenant, id));
+}
+
+/** pending → ready, with its `artifact_uploaded` event in the same transaction. */
+export async function markReady(deps: Deps, tenant: TenantScope, id: string) {
+  return tenant.run(async (tx) => {
+    const row = await q.setArtifactStatus(tx, { tenantId: tenant.id, id, status: 'ready', from: 'pending', now: deps.now() });
+    if (!row) throw new CofferError('CONFLICT', 'artifact is no longer pending (completed, failed or deleted meanwhile)');
+    const links = { artifactId: id, projectId: row.projectId, versionId: row.versionId };
+    await appendEvent(tx, tenant.id, {
+      type: 'artifact_uploaded',
+      ...links,
+      data: { kind: row.kind, sizeBytes: row.sizeBytes, sha256: row.sha256, filename: row.filename, downloadReady: true },
+    });
+    // The one rule that ties versions to artifacts: a version is ready when its snapshot is.
+    if (row.kind === 'build_snapshot' && row.versionId) {
+      await appendEvent(tx, tenant.id, { type: 'version_ready', ...links, data: { sizeBytes: row.sizeBytes, sha256: row.sha256 } });
+    }
+    return row;
+  });
+}
+
+/** pending → failed with a reason the caller can act on, and an `artifact_failed` event. */
+export async function markFailed(deps: Deps, tenant: TenantScope, id: string, reason: string) {
+  return tenant.run(async (tx) => {
+    const row = await q.setArtifactStatus(tx, { tenantId: tenant.id, id, status: 'failed', from: 'pending', failureReason: reason, now: deps.now() });
+    if (row) {
+      const links = { artifactId: id, projectId: row.projectId, versionId: row.versionId };
+      await appendEvent(tx, tenant.id, { type: 'artifact_failed', ...links, data: { kind: row.kind, reason } });
+    }
+    return row;
+  });
+}
+
+/** Reads a JSON artifact back and checks its bytes against the recorded sha256 before serving them. */
+export async function getArtifact(deps: Deps, tenant: TenantScope, id: string) {
+  const row = await getRow(tenant, id);
+  requireReady(row);
+  if (!row.contentType.startsWith('application/json') || row.sizeBytes > deps.config.limits.maxInlineBytes) {
+    throw new CofferError('PRECONDITION', `artifact is ${row.contentType}, ${row.sizeBytes} bytes: fetch it with artifact.getDownloadUrl`);
+  }
+  const { body } = await deps.storage.get(row.storageKey);
+  const bytes = Buffer.concat(await body.toArray());
+  if (bytes.length !== row.sizeBytes || sha256Hex(bytes) !== row.sha256) {
+    throw new CofferError('CHECKSUM_MISMATCH', 'stored bytes do not match the recorded sha256; the artifact is corrupted');
+  }
+  return { artifact: toArtifact(row), payload: JSON.parse(bytes.toString('utf8')) };
+}
+
+export async function listArtifactsPage(deps: Deps, tenant: TenantScope, input: ListArtifactsInput) {
+  if (input.kind) assertKind(deps, input.kind);
+  const after = input.cursor ? decodeCursor(input.cursor) : undefined;
+  const rows = await tenant.run((tx) =>
+    q.listArtifacts(tx, { ...input, tenantId: tenant.id, limit: input.limit + 1, after }),
+  );
+  const page = rows.slice(0, input.limit);
+  const last = page.at(-1);
+  return { items: page.map(toArtifact), nextCursor: rows.length > input.limit && last ? encodeCursor(last) : null };
+}
+
+/**
+ * Marks the row `deleted` first, then removes the object, then the row. If storage fails in
+ * between, the row stays `deleted` (invisible to callers) and the cleanup job finishes the work.
+ */
+export async function deleteArtifact(deps: Deps, tenant: TenantScope, id: string) {
+  const row = await getRow(tenant, id);
+  await tenant.run(async (tx) => {
+    await q.setArtifactStatus(tx, { tenantId: tenant.id, id, status: 'deleted', now: deps.now() });
+    await appendEvent(tx, tenant.id, { type: 'artifact_deleted', artifactId: id, projectId: row.projectId, versionId: row.versionId, data: { kind: row.kind } });
+  });
+  await deps.storage.delete(row.storageKey);
+  await tenant.run((tx) => q.deleteArtifactRow(tx, { tenantId: tenant.id, id }));
+  return { id, deleted: true as const };
+}
+
+export function downloadFilename(row: q.ArtifactRow): string {
+  return row.filename ?? `${row.kind}-${row.id}.${extensionFor(row.contentType)}`;
+}
+
+export async function getDownloadUrl(deps: Deps, tenant: TenantScope, input: { id: string; expiresIn?: number }) {
+  const row = await getRow(tenant, input.id);
+  requireReady(row);
+  const expiresIn = Math.min(input.expiresIn ?? deps.config.limits.downloadUrlExpiry, MAX_URL_EXPIRY_SECONDS);
+  const filename = downloadFilename(row);
+  const url = await deps.storage.presignGet(row.storageKey, { expiresIn, filename, contentType: row.contentType });
+  return { url, expiresAt: new Date(deps.now().getTime() + expiresIn * 1000), filename, sizeBytes: row.sizeBytes };
+}

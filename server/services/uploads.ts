@@ -1,0 +1,198 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { GiB, MiB } from '../../shared/constants.ts';
+import { artifactKey } from '../../shared/keys.ts';
+import type { CreateUploadInput, UploadInstructions } from '../../shared/schemas/upload.ts';
+import type { Tx } from '../db/index.ts';
+import * as q from '../db/queries/artifacts.ts';
+import { appendEvent } from '../db/queries/events.ts';
+import type { Deps } from '../deps.ts';
+import { CofferError } from '../errors.ts';
+import type { CompletedPart } from '../storage/types.ts';
+import type { TenantScope } from '../trpc.ts';
+import { assertKind, getRow, markFailed, markReady, toArtifact } from './artifacts.ts';
+
+/** S3 allows at most 10,000 parts, each at least 5 MiB (but the last). */
+const MAX_PARTS = 10_000;
+
+export interface UploadTarget extends CreateUploadInput {
+  /** Snapshots and diff packs have their own key layout; other artifacts use the dated default. */
+  storageKey?: string;
+  projectId?: string;
+  versionId?: string;
+}
+
+function partPlan(sizeBytes: number, preferred: number): { partSize: number; count: number } {
+  const partSize = Math.max(preferred, Math.ceil(sizeBytes / MAX_PARTS / MiB) * MiB);
+  return { partSize, count: Math.max(1, Math.ceil(sizeBytes / partSize)) };
+}
+
+function humanSize(n: number): string {
+  return n >= GiB ? `${(n / GiB).toFixed(2)} GiB` : `${(n / MiB).toFixed(1)} MiB`;
+}
+
+/**
+ * Starts a direct-to-storage upload: refuses oversized ones before a byte moves, prepares the
+ * backend (multipart above the threshold), then records a `pending` artifact. `withinTx` lets a
+ * caller (versions, diff packs) write its own rows in the same transaction as the artifact row.
+ */
+export async function createUpload<T = undefined>(
+  deps: Deps,
+  tenant: TenantScope,
+  target: UploadTarget,
+  withinTx?: (tx: Tx, row: q.ArtifactRow) => Promise<T>,
+) {
+  assertKind(deps, target.kind);
+  const { limits } = deps.config;
+  if (target.sizeBytes > limits.maxUploadBytes) {
+    throw new CofferError('TOO_LARGE', `upload of ${target.sizeBytes} bytes exceeds the ${limits.maxUploadBytes}-byte maximum (COFFER_MAX_UPLOAD_BYTES)`);
+  }
+  const id = randomUUID();
+  const now = deps.now();
+  const storageKey = target.storageKey ?? artifactKey({ tenantId: tenant.id, kind: target.kind, id, contentType: target.contentType, at: now });
+  const expiresAt = new Date(now.getTime() + limits.uploadUrlExpiry * 1000);
+  const { upload, uploadId } = await prepareBackend(deps, storageKey, target, limits.uploadUrlExpiry, expiresAt);
+
+  const warnings: string[] = [];
+  const oversize = target.sizeBytes >= limits.warnUploadBytes;
+  if (oversize) warnings.push(`artifact is ${humanSize(target.sizeBytes)}, at or above the ${humanSize(limits.warnUploadBytes)} warning size`);
+  try {
+    const { row, extra } = await tenant.run(async (tx) => {
+      const row = await q.insertArtifact(tx, {
+        id,
+        tenantId: tenant.id,
+        kind: target.kind,
+        entityType: target.entityType ?? null,
+        entityId: target.entityId ?? null,
+        projectId: target.projectId ?? null,
+        versionId: target.versionId ?? null,
+        storageKey,
+        contentType: target.contentType,
+        filename: target.filename ?? null,
+        sizeBytes: target.sizeBytes,
+        sha256: target.sha256,
+        status: 'pending',
+        uploadId,
+        metadata: target.metadata ?? {},
+        createdAt: now,
+        updatedAt: now,
+      });
+      if (oversize) {
+        await appendEvent(tx, tenant.id, {
+          type: 'artifact_size_warning',
+          artifactId: id,
+          projectId: row.projectId,
+          versionId: row.versionId,
+          data: {
+            kind: row.kind,
+            sizeBytes: row.sizeBytes,
+            limitBytes: limits.warnUploadBytes,
+            suggestion: 'compress the artifact, split it, or exclude build caches and dependencies from snapshots',
+          },
+        });
+      }
+      return { row, extra: withinTx ? await withinTx(tx, row) : (undefined as T) };
+    });
+    return { artifact: toArtifact(row), upload, warnings, extra };
+  } catch (err) {
+    if (uploadId) await deps.storage.abortMultipart(storageKey, uploadId).catch(() => {});
+    throw err;
+  }
+}
+
+async function prepareBackend(deps: Deps, key: string, target: UploadTarget, expiresIn: number, expiresAt: Date) {
+  const { storage, config } = deps;
+  if (target.sizeBytes < config.limits.multipartThreshold) {
+    const { url, headers } = await storage.presignPut(key, {
+      expiresIn,
+      contentType: target.contentType,
+      contentLength: target.sizeBytes,
+      sha256: target.sha256,
+    });
+    const upload: UploadInstructions = { mode: 'single', method: 'PUT', url, headers, expiresAt };
+    return { upload, uploadId: null };
+  }
+  const { partSize, count } = partPlan(target.sizeBytes, config.limits.partSize);
+  const { uploadId } = await storage.createMultipart(key, { contentType: target.contentType });
+  try {
+    const parts = await Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const sizeBytes = i === count - 1 ? target.sizeBytes - partSize * (count - 1) : partSize;
+        const url = await storage.presignPart(key, uploadId, i + 1, { expiresIn, contentLength: sizeBytes });
+        return { partNumber: i + 1, url, sizeBytes };
+      }),
+    );
+    const upload: UploadInstructions = { mode: 'multipart', partSize, parts, expiresAt };
+    return { upload, uploadId };
+  } catch (err) {
+    await storage.abortMultipart(key, uploadId).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Finishes an upload and checks it: the stored size must equal the declared size and the bytes
+ * must hash to the declared sha256. Only then is the artifact `ready`; a mismatch marks it
+ * `failed` and removes the object. Completing a `ready` artifact again returns it unchanged.
+ */
+export async function completeUpload(deps: Deps, tenant: TenantScope, input: { id: string; parts?: CompletedPart[] }) {
+  const row = await getRow(tenant, input.id);
+  if (row.status === 'ready') return toArtifact(row);
+  if (row.status !== 'pending') throw new CofferError('PRECONDITION', `upload is ${row.status}${row.failureReason ? `: ${row.failureReason}` : ''}; start a new one`);
+  if (row.uploadId) {
+    if (!input.parts?.length) throw new CofferError('BAD_INPUT', 'multipart upload: pass the parts with the ETag each part PUT returned');
+    await deps.storage.completeMultipart(row.storageKey, row.uploadId, input.parts).catch(async (err: unknown) => {
+      if (err instanceof CofferError && err.code === 'STORAGE_UNAVAILABLE') throw err; // retryable: stay pending
+      throw await fail(deps, tenant, row, 'PRECONDITION', `multipart completion rejected: ${(err as Error).message}`);
+    });
+  }
+  const info = await deps.storage.head(row.storageKey);
+  if (!info) throw new CofferError('PRECONDITION', 'nothing was uploaded yet: PUT the bytes to the upload URL, then complete');
+  if (info.sizeBytes !== row.sizeBytes) {
+    throw await fail(deps, tenant, row, 'SIZE_MISMATCH', `size check failed: ${info.sizeBytes} bytes stored, ${row.sizeBytes} declared`);
+  }
+  if (!trustsBackendChecksum(deps, row)) {
+    const actual = await hashObject(deps, row.storageKey);
+    if (actual !== row.sha256) throw await fail(deps, tenant, row, 'CHECKSUM_MISMATCH', `sha256 check failed: stored bytes hash to ${actual}, ${row.sha256} declared`);
+  }
+  try {
+    return toArtifact(await markReady(deps, tenant, row.id));
+  } catch (err) {
+    // A concurrent completion won the race: report its result.
+    const now = await getRow(tenant, row.id);
+    if (now.status === 'ready') return toArtifact(now);
+    throw err;
+  }
+}
+
+/** AWS S3 and R2 refuse a PUT whose body does not match its signed x-amz-checksum-sha256; Ceph 16 and s3rver don't. */
+function trustsBackendChecksum(deps: Deps, row: q.ArtifactRow): boolean {
+  return deps.config.storage.kind === 's3' && deps.config.storage.trustChecksum && !row.uploadId;
+}
+
+async function hashObject(deps: Deps, key: string): Promise<string> {
+  const { body } = await deps.storage.get(key);
+  const hash = createHash('sha256');
+  for await (const chunk of body) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Marks the upload failed, removes what was written, and returns the error to throw. */
+async function fail(deps: Deps, tenant: TenantScope, row: q.ArtifactRow, code: CofferError['code'], reason: string): Promise<CofferError> {
+  await markFailed(deps, tenant, row.id, reason);
+  await removeObjects(deps, row);
+  return new CofferError(code, reason);
+}
+
+async function removeObjects(deps: Deps, row: q.ArtifactRow): Promise<void> {
+  if (row.uploadId) await deps.storage.abortMultipart(row.storageKey, row.uploadId).catch(() => {});
+  await deps.storage.delete(row.storageKey).catch(() => {}); // what this misses, the orphan sweep finds
+}
+
+/** Aborts a pending upload: multipart parts and any written object are removed, the artifact is `failed`. */
+export async function abortUpload(deps: Deps, tenant: TenantScope, id: string) {
+  const row = await getRow(tenant, id);
+  if (row.status !== 'pending') throw new CofferError('PRECONDITION', `upload is ${row.status}, only a pending upload can be aborted`);
+  await markFailed(deps, tenant, id, 'aborted by the client');
+  await removeObjects(deps, row);
+  return toArtifact((await getRow(tenant, id)));
+}

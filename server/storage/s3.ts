@@ -1,0 +1,219 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { pipeline, type Readable } from 'node:stream';
+import type { StorageConfig } from '../config.ts';
+import { attachmentDisposition } from './content-disposition.ts';
+import { lengthGuard } from './length-guard.ts';
+import { storageUnavailable, toStorageError } from './s3-errors.ts';
+import type { Storage } from './types.ts';
+
+type S3Config = Extract<StorageConfig, { kind: 's3' }>;
+
+/** Bodies up to this size go up in one PutObject; larger or unknown ones through lib-storage's multipart Upload. */
+const SINGLE_PUT_MAX = 16 * 1024 * 1024;
+const UPLOAD_PART_SIZE = 8 * 1024 * 1024;
+const DELETE_BATCH = 1000;
+
+export interface S3StorageOptions {
+  /** Socket connect timeout; an unreachable endpoint fails after this (times maxAttempts). */
+  connectionTimeoutMs?: number;
+  /** Socket idle timeout for any one request, including a slow download stream. */
+  requestTimeoutMs?: number;
+}
+
+export function createS3Client(config: S3Config, opts: S3StorageOptions = {}): S3Client {
+  const client = new S3Client({
+    endpoint: config.endpoint,
+    region: config.region,
+    forcePathStyle: config.forcePathStyle,
+    credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
+    // R2, MinIO, Ceph and s3rver reject or mishandle the default aws-chunked CRC32 trailers.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    // Fail within seconds when the backend is down instead of retrying for minutes.
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: opts.connectionTimeoutMs ?? 5_000, requestTimeout: opts.requestTimeoutMs ?? 60_000 },
+  });
+  if (config.forcePathStyle) stripBucketRootSlash(client);
+  return client;
+}
+
+/**
+ * In path style the SDK addresses bucket-level operations as `/<bucket>/?...`. AWS, R2, MinIO and
+ * Ceph treat that exactly like `/<bucket>`, but s3rver signs and routes the slash-less form and
+ * answers SignatureDoesNotMatch. This lives in the production client rather than in test code
+ * because it is harmless for real servers (it only touches the three bucket-level commands, which
+ * never carry a key) and it lets the integration tests and local development run the very client
+ * that production runs, against s3rver, without a second code path.
+ */
+function stripBucketRootSlash(client: S3Client): void {
+  const bucketCommands = new Set(['ListObjectsV2Command', 'DeleteObjectsCommand', 'HeadBucketCommand']);
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const request = args.request as { path?: unknown };
+      if (bucketCommands.has(context.commandName ?? '') && typeof request.path === 'string' && request.path.length > 1) {
+        request.path = request.path.replace(/\/$/, '');
+      }
+      return next(args);
+    },
+    { step: 'build', name: 'cofferStripBucketRootSlash' },
+  );
+}
+
+/**
+ * S3-compatible backend (AWS S3, R2, MinIO, Ceph RGW, s3rver). Every SDK error leaves through
+ * toStorageError, so callers only ever see CofferErrors without endpoints or keys in them.
+ */
+export function createS3Storage(config: S3Config, opts: S3StorageOptions = {}): Storage {
+  const client = createS3Client(config, opts);
+  const Bucket = config.bucket;
+  const call = async <T>(what: 'object' | 'upload', fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toStorageError(err, what);
+    }
+  };
+
+  const storage: Storage = {
+    backend: 's3',
+
+    put: (Key, body, { contentType, contentLength }) =>
+      call('object', async () => {
+        const length = Buffer.isBuffer(body) ? body.length : contentLength;
+        const Body = Buffer.isBuffer(body) || length === undefined ? body : pipeline(body, lengthGuard(length), () => {});
+        if (length !== undefined && length <= SINGLE_PUT_MAX) {
+          await client.send(new PutObjectCommand({ Bucket, Key, Body, ContentType: contentType, ContentLength: length }));
+          return;
+        }
+        // Upload aborts its multipart upload on failure, so no orphaned parts are left behind.
+        await new Upload({ client, params: { Bucket, Key, Body, ContentType: contentType }, partSize: UPLOAD_PART_SIZE, queueSize: 4 }).done();
+      }),
+
+    get: (Key, range) =>
+      call('object', async () => {
+        const Range = range ? `bytes=${range.start}-${range.end ?? ''}` : undefined;
+        const res = await client.send(new GetObjectCommand({ Bucket, Key, Range }));
+        const total = res.ContentRange ? Number(res.ContentRange.split('/')[1]) : res.ContentLength;
+        return { body: res.Body as Readable, sizeBytes: total ?? 0 };
+      }),
+
+    head: (Key) =>
+      call('object', async () => {
+        try {
+          const res = await client.send(new HeadObjectCommand({ Bucket, Key }));
+          return { sizeBytes: res.ContentLength ?? 0, lastModified: res.LastModified };
+        } catch (err) {
+          if (toStorageError(err, 'object').code === 'NOT_FOUND') return null;
+          throw err;
+        }
+      }),
+
+    delete: (Key) => call('object', async () => void (await client.send(new DeleteObjectCommand({ Bucket, Key })))),
+
+    deleteMany: (keys) =>
+      call('object', async () => {
+        for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+          const Objects = keys.slice(i, i + DELETE_BATCH).map((Key) => ({ Key }));
+          const res = await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects, Quiet: true } }));
+          // Per-key failures come back in a 200 response; a missing key is not one of them.
+          if (res.Errors?.length) throw storageUnavailable(res.Errors);
+        }
+      }),
+
+    list: (Prefix, opts = {}) =>
+      call('object', async () => {
+        const res = await client.send(
+          new ListObjectsV2Command({ Bucket, Prefix, ContinuationToken: opts.continuationToken, MaxKeys: opts.limit ?? 1000 }),
+        );
+        const items = (res.Contents ?? []).map((o) => ({ key: o.Key!, sizeBytes: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) }));
+        return { items, nextToken: res.IsTruncated ? res.NextContinuationToken : undefined };
+      }),
+
+    presignGet: (Key, opts) =>
+      call('object', () => {
+        const ResponseContentDisposition = opts.filename === undefined ? undefined : attachmentDisposition(opts.filename);
+        const command = new GetObjectCommand({ Bucket, Key, ResponseContentDisposition, ResponseContentType: opts.contentType });
+        return getSignedUrl(client, command, { expiresIn: opts.expiresIn });
+      }),
+
+    presignPut: (Key, opts) =>
+      call('object', async () => {
+        const checksum = config.trustChecksum && opts.sha256 ? Buffer.from(opts.sha256, 'hex').toString('base64') : undefined;
+        const command = new PutObjectCommand({ Bucket, Key, ContentType: opts.contentType, ContentLength: opts.contentLength, ChecksumSHA256: checksum });
+        const url = await getSignedUrl(client, command, {
+          expiresIn: opts.expiresIn,
+          signableHeaders: new Set(['content-type', 'content-length']),
+          // Kept as a signed header: in the query string most servers would not compare it with the body.
+          unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
+        });
+        const headers: Record<string, string> = { 'content-type': opts.contentType };
+        if (checksum) headers['x-amz-checksum-sha256'] = checksum;
+        return { url, headers };
+      }),
+
+    createMultipart: (Key, { contentType }) =>
+      call('object', async () => {
+        const res = await client.send(new CreateMultipartUploadCommand({ Bucket, Key, ContentType: contentType }));
+        return { uploadId: res.UploadId! };
+      }),
+
+    presignPart: (Key, UploadId, PartNumber, opts) =>
+      call('upload', () =>
+        getSignedUrl(client, new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, ContentLength: opts.contentLength }), {
+          expiresIn: opts.expiresIn,
+          signableHeaders: new Set(['content-length']),
+        }),
+      ),
+
+    completeMultipart: (Key, UploadId, parts) =>
+      call('upload', async () => {
+        const Parts = [...parts].sort((a, b) => a.partNumber - b.partNumber).map((p) => ({ PartNumber: p.partNumber, ETag: p.etag }));
+        try {
+          await client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts } }));
+        } catch (err) {
+          // Ceph 16 answers 500 "completion already in progress" for an aborted or unknown upload;
+          // asking ListParts tells that apart from a real outage (NoSuchUpload becomes NOT_FOUND).
+          if (toStorageError(err, 'upload').code !== 'STORAGE_UNAVAILABLE') throw err;
+          await client.send(new ListPartsCommand({ Bucket, Key, UploadId, MaxParts: 1 })).catch((probe: unknown) => {
+            throw toStorageError(probe, 'upload').code === 'NOT_FOUND' ? probe : err;
+          });
+          throw err;
+        }
+      }),
+
+    abortMultipart: (Key, UploadId) =>
+      call('upload', async () => {
+        try {
+          await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
+        } catch (err) {
+          if (toStorageError(err, 'upload').code !== 'NOT_FOUND') throw err;
+        }
+      }),
+
+    health: async () => {
+      try {
+        await client.send(new HeadBucketCommand({ Bucket }));
+      } catch (err) {
+        // Any failure here, a missing bucket included, leaves the backend unusable.
+        throw storageUnavailable(err);
+      }
+    },
+  };
+  return storage;
+}

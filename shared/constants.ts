@@ -1,0 +1,28 @@
+/** Values both the server and the client rely on. Runtime-safe in browsers (no Node imports). */
+
+export const DEFAULT_KINDS = [
+  'chat_transcript',
+  'agent_trace',
+  'memory_snapshot',
+  'tool_call_payload',
+  'attachment',
+  'workflow_state',
+  'build_snapshot',
+  'diff_pack',
+] as const;
+
+export const ARTIFACT_STATUSES = ['pending', 'ready', 'failed', 'deleted'] as const;
+export type ArtifactStatus = (typeof ARTIFACT_STATUSES)[number];
+
+export const API_KEY_SCOPES = ['read', 'write'] as const;
+export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
+
+export const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
+
+export const DEFAULT_MAX_INLINE_BYTES = 5 * MiB;
+export const DEFAULT_DOWNLOAD_EXPIRY_SECONDS = 24 * 60 * 60;
+/** S3 and R2 refuse presigned URLs valid for longer than seven days. */
+export const MAX_URL_EXPIRY_SECONDS = 7 * 24 * 60 * 60;
+export const MAX_LIST_LIMIT = 100;
+export const DEFAULT_LIST_LIMIT = 50;

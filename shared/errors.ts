@@ -1,0 +1,20 @@
+/**
+ * Domain error codes. The server throws these from services and storage; exactly one place
+ * (server/errors.ts) turns them into tRPC errors, and the client reads them back from
+ * `error.data.cofferCode`.
+ */
+export const COFFER_ERROR_CODES = {
+  NOT_FOUND: 'NOT_FOUND',
+  BAD_INPUT: 'BAD_REQUEST',
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  FORBIDDEN: 'FORBIDDEN',
+  CONFLICT: 'CONFLICT',
+  TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  CHECKSUM_MISMATCH: 'PRECONDITION_FAILED',
+  SIZE_MISMATCH: 'PRECONDITION_FAILED',
+  PRECONDITION: 'PRECONDITION_FAILED',
+  STORAGE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  DATABASE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+} as const;
+
+export type CofferErrorCode = keyof typeof COFFER_ERROR_CODES;

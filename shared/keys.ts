@@ -1,0 +1,35 @@
+/**
+ * The one place that decides where bytes live in the bucket. Keys are posix paths under
+ * `tenants/<tenantId>/` so that a tenant's objects can be listed, measured and removed together.
+ */
+
+const EXT_BY_TYPE: Record<string, string> = {
+  'application/json': 'json',
+  'application/zip': 'zip',
+  'application/gzip': 'gz',
+  'application/octet-stream': 'bin',
+  'text/plain': 'txt',
+  'text/markdown': 'md',
+  'text/html': 'html',
+  'image/png': 'png',
+  'image/jpeg': 'jpg',
+  'image/webp': 'webp',
+  'application/pdf': 'pdf',
+};
+
+export function extensionFor(contentType: string): string {
+  const base = contentType.split(';')[0]!.trim().toLowerCase();
+  return EXT_BY_TYPE[base] ?? 'bin';
+}
+
+export function tenantPrefix(tenantId: string): string {
+  return `tenants/${tenantId}/`;
+}
+
+/** `tenants/<tenantId>/<kind>/<YYYY>/<MM>/<DD>/<id>.<ext>`, dated in UTC. */
+export function artifactKey(p: { tenantId: string; kind: string; id: string; contentType: string; at: Date }): string {
+  const y = p.at.getUTCFullYear();
+  const m = String(p.at.getUTCMonth() + 1).padStart(2, '0');
+  const d = String(p.at.getUTCDate()).padStart(2, '0');
+  return `${tenantPrefix(p.tenantId)}${p.kind}/${y}/${m}/${d}/${p.id}.${extensionFor(p.contentType)}`;
+}

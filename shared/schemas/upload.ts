@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { artifactSchema } from './artifact.ts';
+import { contentTypeSchema, entityRefSchema, idSchema, kindSchema, metadataSchema, sha256Schema } from './common.ts';
+
+/** A download name, not a path: no separators, NUL or control characters. */
+export const filenameSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[^/\\\x00-\x1f\x7f]+$/, 'must be a plain file name without slashes or control characters')
+  .refine((s) => s !== '.' && s !== '..', 'must be a plain file name');
+
+/** Declared up front so the server can refuse oversized uploads before a byte moves and verify after. */
+export const snapshotDeclSchema = z.object({
+  sizeBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  sha256: sha256Schema,
+  contentType: contentTypeSchema.default('application/zip'),
+});
+
+export const createUploadInput = z.object({
+  kind: kindSchema,
+  contentType: contentTypeSchema,
+  sizeBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  sha256: sha256Schema,
+  filename: filenameSchema.optional(),
+  ...entityRefSchema,
+  metadata: metadataSchema.optional(),
+});
+export type CreateUploadInput = z.infer<typeof createUploadInput>;
+
+export const uploadInstructionsSchema = z.discriminatedUnion('mode', [
+  z.object({
+    mode: z.literal('single'),
+    method: z.literal('PUT'),
+    url: z.string(),
+    /** Send these headers exactly: the signature covers them. */
+    headers: z.record(z.string(), z.string()),
+    expiresAt: z.date(),
+  }),
+  z.object({
+    mode: z.literal('multipart'),
+    partSize: z.number().int(),
+    /** PUT each part's bytes to its URL, keep the ETag response header, pass them to completeUpload. */
+    parts: z.array(z.object({ partNumber: z.number().int(), url: z.string(), sizeBytes: z.number().int() })),
+    expiresAt: z.date(),
+  }),
+]);
+export type UploadInstructions = z.infer<typeof uploadInstructionsSchema>;
+
+export const createUploadOutput = z.object({
+  artifact: artifactSchema,
+  upload: uploadInstructionsSchema,
+  /** e.g. the size warning at or above COFFER_WARN_UPLOAD_BYTES. */
+  warnings: z.array(z.string()),
+});
+
+export const completedPartSchema = z.object({
+  partNumber: z.number().int().min(1).max(10_000),
+  etag: z.string().min(1).max(256),
+});
+
+export const completeUploadInput = z.object({ id: idSchema, parts: z.array(completedPartSchema).max(10_000).optional() });
