@@ -27,15 +27,27 @@ export function registerFsRoutes(app: FastifyInstance, storage: FsStorage): void
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
-    scope.setErrorHandler((err, req, reply) => {
-      const status = err instanceof CofferError ? (STATUS[COFFER_ERROR_CODES[err.code]] ?? 500) : 500;
-      if (status >= 500) req.log.error({ err }, 'fs storage route failed');
-      const message = err instanceof CofferError ? err.message : 'internal error';
-      return reply.code(status).send({ error: message });
-    });
-    scope.get(`${FILES_PATH}*`, (req: FilesRequest, reply) => serveGet(storage, req, reply));
+    scope.setErrorHandler((err, req, reply) => reply.code(statusOf(err)).send({ error: publicMessage(err, req) }));
+    // An explicit HEAD route: Fastify's automatic one would drain a stream or report length 0.
+    scope.get(`${FILES_PATH}*`, { exposeHeadRoute: false }, (req: FilesRequest, reply) => serveGet(storage, req, reply));
+    scope.head(`${FILES_PATH}*`, (req: FilesRequest, reply) => serveGet(storage, req, reply));
     scope.put(`${FILES_PATH}*`, (req: FilesRequest, reply) => servePut(storage, req, reply));
   });
+}
+
+/** CofferErrors map by code; Fastify's own 4xx (malformed request) keep their status. */
+function statusOf(err: unknown): number {
+  if (err instanceof CofferError) return STATUS[COFFER_ERROR_CODES[err.code]] ?? 500;
+  const status = (err as { statusCode?: number }).statusCode;
+  return status !== undefined && status >= 400 && status < 500 ? status : 500;
+}
+
+/** CofferError messages are safe to show by contract; anything else could carry a path. */
+function publicMessage(err: unknown, req: FastifyRequest): string {
+  const status = statusOf(err);
+  if (status >= 500) req.log.error({ err }, 'fs storage route failed');
+  if (err instanceof CofferError) return err.message;
+  return status < 500 ? 'bad request' : 'internal error';
 }
 
 /** One body for every signature failure, so a caller learns nothing about why. */
@@ -81,7 +93,7 @@ async function servePut(storage: FsStorage, req: FilesRequest, reply: FastifyRep
  * A single `bytes=a-b`, `bytes=a-` or `bytes=-n` range. Anything else (absent, malformed,
  * multi-range, last < first) is ignored and the whole object served, as RFC 9110 allows.
  */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
+function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
   const m = /^bytes=(\d*)-(\d*)$/.exec(header ?? '');
   if (!m || (m[1] === '' && m[2] === '')) return null;
   if (m[1] === '') {
@@ -89,7 +101,7 @@ export function parseRange(header: string | undefined, size: number): { start: n
     return suffix === 0 || size === 0 ? 'unsatisfiable' : { start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(m[1]);
-  const last = m[2] === '' ? size - 1 : Number(m[2]);
-  if (last < start) return null;
-  return start >= size ? 'unsatisfiable' : { start, end: Math.min(last, size - 1) };
+  if (m[2] !== '' && Number(m[2]) < start) return null;
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  return start >= size ? 'unsatisfiable' : { start, end };
 }

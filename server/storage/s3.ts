@@ -32,7 +32,10 @@ const DELETE_BATCH = 1000;
 export interface S3StorageOptions {
   /** Socket connect timeout; an unreachable endpoint fails after this (times maxAttempts). */
   connectionTimeoutMs?: number;
-  /** Socket idle timeout for any one request, including a slow download stream. */
+  /**
+   * Wall-clock limit from sending a request (body included) to its response headers; a download
+   * body streams on without it. Bodies sent through put are at most one 16 MiB request or 8 MiB part.
+   */
   requestTimeoutMs?: number;
 }
 
@@ -47,7 +50,12 @@ export function createS3Client(config: S3Config, opts: S3StorageOptions = {}): S
     responseChecksumValidation: 'WHEN_REQUIRED',
     // Fail within seconds when the backend is down instead of retrying for minutes.
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: opts.connectionTimeoutMs ?? 5_000, requestTimeout: opts.requestTimeoutMs ?? 60_000 },
+    requestHandler: {
+      connectionTimeout: opts.connectionTimeoutMs ?? 5_000,
+      requestTimeout: opts.requestTimeoutMs ?? 60_000,
+      // Without this the SDK only logs a warning when requestTimeout passes and keeps waiting.
+      throwOnRequestTimeout: true,
+    },
   });
   if (config.forcePathStyle) stripBucketRootSlash(client);
   return client;
@@ -76,6 +84,29 @@ function stripBucketRootSlash(client: S3Client): void {
 }
 
 /**
+ * Sends a PutObject. The SDK pipes a stream body into the request without watching it, so a
+ * failing or wrongly sized stream would leave the request waiting for bytes that never come;
+ * here either aborts the request and surfaces the stream's error. Buffers go straight through.
+ */
+async function sendStreamed(
+  body: Readable | Buffer,
+  length: number | undefined,
+  send: (body: Readable | Buffer, abortSignal: AbortSignal) => Promise<unknown>,
+): Promise<void> {
+  const controller = new AbortController();
+  if (Buffer.isBuffer(body) || length === undefined) return void (await send(body, controller.signal));
+  let failure: unknown;
+  const guarded = pipeline(body, lengthGuard(length), (err) => {
+    if (err) controller.abort((failure = err));
+  });
+  try {
+    await send(guarded, controller.signal);
+  } catch (err) {
+    throw failure ?? err;
+  }
+}
+
+/**
  * S3-compatible backend (AWS S3, R2, MinIO, Ceph RGW, s3rver). Every SDK error leaves through
  * toStorageError, so callers only ever see CofferErrors without endpoints or keys in them.
  */
@@ -96,12 +127,14 @@ export function createS3Storage(config: S3Config, opts: S3StorageOptions = {}): 
     put: (Key, body, { contentType, contentLength }) =>
       call('object', async () => {
         const length = Buffer.isBuffer(body) ? body.length : contentLength;
-        const Body = Buffer.isBuffer(body) || length === undefined ? body : pipeline(body, lengthGuard(length), () => {});
-        if (length !== undefined && length <= SINGLE_PUT_MAX) {
-          await client.send(new PutObjectCommand({ Bucket, Key, Body, ContentType: contentType, ContentLength: length }));
+        if (Buffer.isBuffer(body) || (length !== undefined && length <= SINGLE_PUT_MAX)) {
+          await sendStreamed(body, length, (Body, abortSignal) =>
+            client.send(new PutObjectCommand({ Bucket, Key, Body, ContentType: contentType, ContentLength: length }), { abortSignal }),
+          );
           return;
         }
-        // Upload aborts its multipart upload on failure, so no orphaned parts are left behind.
+        // Upload reads the body itself (so it sees stream errors) and aborts its multipart upload on failure.
+        const Body = length === undefined ? body : pipeline(body, lengthGuard(length), () => {});
         await new Upload({ client, params: { Bucket, Key, Body, ContentType: contentType }, partSize: UPLOAD_PART_SIZE, queueSize: 4 }).done();
       }),
 

@@ -39,7 +39,7 @@ export function createUrlSigner(secret: string, publicUrl: () => string): UrlSig
 }
 
 /** Each path segment percent-encoded, so the key comes back intact from the router. */
-export function encodeKey(key: string): string {
+function encodeKey(key: string): string {
   return key.split('/').map(encodeURIComponent).join('/');
 }
 

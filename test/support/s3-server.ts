@@ -1,5 +1,6 @@
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import S3rver from '@20minutes/s3rver';
+import crypto from 'node:crypto';
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -49,6 +50,7 @@ export async function startTestS3(): Promise<TestS3> {
     await ensureBucket(config);
     return { config, stop: async () => {} };
   }
+  polyfillSingleDes();
   const directory = await mkdtemp(path.join(tmpdir(), 'coffer-s3rver-'));
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, vhostBuckets: false, configureBuckets: [{ name: BUCKET }] });
   server.middleware.unshift(multipartShim(path.join(directory, BUCKET, '._S3rver_uploads')));
@@ -66,10 +68,30 @@ export async function startTestS3(): Promise<TestS3> {
   return {
     config,
     stop: async () => {
+      // The SDK keeps sockets alive; close() alone would wait for them to time out.
+      server.httpServer?.closeAllConnections();
       await server.close();
       await rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * s3rver encrypts ListObjectsV2 continuation tokens with single DES, which OpenSSL 3 (Node >= 17)
+ * only ships in its legacy provider, so every truncated listing is a 500. Triple DES with three
+ * equal keys is single DES and is in the default provider, so s3rver's 'des' is mapped onto it.
+ * Only the algorithm name 'des' is touched, which nothing else can use on this Node anyway.
+ */
+function polyfillSingleDes(): void {
+  const patch = <F extends typeof crypto.createCipheriv | typeof crypto.createDecipheriv>(original: F): F =>
+    ((algorithm: string, key: Buffer, iv: Buffer, ...rest: unknown[]) =>
+      algorithm === 'des'
+        ? original('des-ede3-cbc', Buffer.concat([key, key, key]), iv)
+        : (original as (...args: unknown[]) => unknown)(algorithm, key, iv, ...rest)) as F;
+  if ((crypto as { desPolyfilled?: boolean }).desPolyfilled) return;
+  crypto.createCipheriv = patch(crypto.createCipheriv);
+  crypto.createDecipheriv = patch(crypto.createDecipheriv);
+  (crypto as { desPolyfilled?: boolean }).desPolyfilled = true;
 }
 
 async function ensureBucket(config: S3Config): Promise<void> {
