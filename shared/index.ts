@@ -7,3 +7,4 @@ export * from './schemas/admin.ts';
 export * from './schemas/storage.ts';
 export * from './schemas/events.ts';
 export * from './schemas/upload.ts';
+export * from './schemas/version.ts';

@@ -33,3 +33,18 @@ export function artifactKey(p: { tenantId: string; kind: string; id: string; con
   const d = String(p.at.getUTCDate()).padStart(2, '0');
   return `${tenantPrefix(p.tenantId)}${p.kind}/${y}/${m}/${d}/${p.id}.${extensionFor(p.contentType)}`;
 }
+
+/** `tenants/<tenantId>/projects/<projectId>/`: a project's objects, listable and removable together. */
+function projectPrefix(p: { tenantId: string; projectId: string }): string {
+  return `${tenantPrefix(p.tenantId)}projects/${p.projectId}/`;
+}
+
+/** `…/projects/<projectId>/snapshots/<versionId>.zip` */
+export function snapshotKey(p: { tenantId: string; projectId: string; versionId: string }): string {
+  return `${projectPrefix(p)}snapshots/${p.versionId}.zip`;
+}
+
+/** `…/projects/<projectId>/packs/<from>_to_<to>.pack.zip` */
+export function diffPackKey(p: { tenantId: string; projectId: string; fromVersionId: string; toVersionId: string }): string {
+  return `${projectPrefix(p)}packs/${p.fromVersionId}_to_${p.toVersionId}.pack.zip`;
+}

@@ -3,11 +3,13 @@ import { router } from '../trpc.ts';
 import { adminRouter } from './admin.ts';
 import { artifactRouter } from './artifact.ts';
 import { storageRouter } from './storage.ts';
+import { versionRouter } from './version.ts';
 
 export const appRouter = router({
   admin: adminRouter,
   artifact: artifactRouter,
   storage: storageRouter,
+  version: versionRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -76,6 +76,10 @@ export async function createUpload<T = undefined>(
         createdAt: now,
         updatedAt: now,
       });
+      // Rows before events, here and in callers: appendEvent takes the tenant's event lock, and a
+      // transaction holding it while its row waits on another's (two first versions upserting one
+      // new project, a duplicate idempotency key) deadlocks with that one's own appendEvent.
+      const extra = withinTx ? await withinTx(tx, row) : (undefined as T);
       if (oversize) {
         await appendEvent(tx, tenant.id, {
           type: 'artifact_size_warning',
@@ -90,7 +94,7 @@ export async function createUpload<T = undefined>(
           },
         });
       }
-      return { row, extra: withinTx ? await withinTx(tx, row) : (undefined as T) };
+      return { row, extra };
     });
     return { artifact: toArtifact(row), upload, warnings, extra };
   } catch (err) {
@@ -100,33 +104,46 @@ export async function createUpload<T = undefined>(
 }
 
 async function prepareBackend(deps: Deps, key: string, target: UploadTarget, expiresIn: number, expiresAt: Date) {
-  const { storage, config } = deps;
-  if (target.sizeBytes < config.limits.multipartThreshold) {
-    const { url, headers } = await storage.presignPut(key, {
-      expiresIn,
-      contentType: target.contentType,
-      contentLength: target.sizeBytes,
-      sha256: target.sha256,
-    });
-    const upload: UploadInstructions = { mode: 'single', method: 'PUT', url, headers, expiresAt };
-    return { upload, uploadId: null };
+  if (target.sizeBytes < deps.config.limits.multipartThreshold) {
+    return { upload: await presignUpload(deps, key, target, null, expiresIn, expiresAt), uploadId: null };
   }
-  const { partSize, count } = partPlan(target.sizeBytes, config.limits.partSize);
-  const { uploadId } = await storage.createMultipart(key, { contentType: target.contentType });
+  const { uploadId } = await deps.storage.createMultipart(key, { contentType: target.contentType });
   try {
-    const parts = await Promise.all(
-      Array.from({ length: count }, async (_, i) => {
-        const sizeBytes = i === count - 1 ? target.sizeBytes - partSize * (count - 1) : partSize;
-        const url = await storage.presignPart(key, uploadId, i + 1, { expiresIn, contentLength: sizeBytes });
-        return { partNumber: i + 1, url, sizeBytes };
-      }),
-    );
-    const upload: UploadInstructions = { mode: 'multipart', partSize, parts, expiresAt };
-    return { upload, uploadId };
+    return { upload: await presignUpload(deps, key, target, uploadId, expiresIn, expiresAt), uploadId };
   } catch (err) {
-    await storage.abortMultipart(key, uploadId).catch(() => {});
+    await deps.storage.abortMultipart(key, uploadId).catch(() => {});
     throw err;
   }
+}
+
+type Declared = Pick<UploadTarget, 'sizeBytes' | 'contentType' | 'sha256'>;
+
+/** Signed URLs for one PUT, or for every part of the existing multipart upload `uploadId`. */
+async function presignUpload(deps: Deps, key: string, target: Declared, uploadId: string | null, expiresIn: number, expiresAt: Date): Promise<UploadInstructions> {
+  const { storage, config } = deps;
+  if (!uploadId) {
+    const { url, headers } = await storage.presignPut(key, { expiresIn, contentType: target.contentType, contentLength: target.sizeBytes, sha256: target.sha256 });
+    return { mode: 'single', method: 'PUT', url, headers, expiresAt };
+  }
+  const { partSize, count } = partPlan(target.sizeBytes, config.limits.partSize);
+  const parts = await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const sizeBytes = i === count - 1 ? target.sizeBytes - partSize * (count - 1) : partSize;
+      const url = await storage.presignPart(key, uploadId, i + 1, { expiresIn, contentLength: sizeBytes });
+      return { partNumber: i + 1, url, sizeBytes };
+    }),
+  );
+  return { mode: 'multipart', partSize, parts, expiresAt };
+}
+
+/**
+ * Fresh signed URLs for a still-pending upload (an idempotent retry of `version.create`): same key
+ * and, for multipart, the same stored upload id, so parts already sent stay valid.
+ */
+export async function renewUpload(deps: Deps, row: Declared & Pick<q.ArtifactRow, 'storageKey' | 'uploadId'>): Promise<UploadInstructions> {
+  const expiresIn = deps.config.limits.uploadUrlExpiry;
+  const expiresAt = new Date(deps.now().getTime() + expiresIn * 1000);
+  return presignUpload(deps, row.storageKey, row, row.uploadId, expiresIn, expiresAt);
 }
 
 /**
