@@ -14,7 +14,8 @@ export const DEFAULT_KINDS = [
 export const ARTIFACT_STATUSES = ['pending', 'ready', 'failed', 'deleted'] as const;
 export type ArtifactStatus = (typeof ARTIFACT_STATUSES)[number];
 
-export const API_KEY_SCOPES = ['read', 'write'] as const;
+/** read: get, list, download, subscribe. write: put, uploads, versions, rollback. admin: manage the tenant's own keys. */
+export const API_KEY_SCOPES = ['read', 'write', 'admin'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
 export const MiB = 1024 * 1024;

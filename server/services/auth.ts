@@ -38,6 +38,7 @@ export async function authenticate(deps: Deps, token: string | undefined): Promi
   if (!row || !safeEqual(row.secretHash, sha256Hex(secret))) return { kind: 'anonymous', reason: 'unknown API key' };
   if (row.revokedAt) return { kind: 'anonymous', reason: 'API key revoked' };
   const now = deps.now();
+  if (row.expiresAt && row.expiresAt <= now) return { kind: 'anonymous', reason: 'API key expired (rotated)' };
   if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
     const stale = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
     await deps.db

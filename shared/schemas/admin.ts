@@ -13,6 +13,7 @@ export const apiKeyInfoSchema = z.object({
   createdAt: z.date(),
   lastUsedAt: z.date().nullable(),
   revokedAt: z.date().nullable(),
+  expiresAt: z.date().nullable(),
 });
 
 /** Returned only when a key is created: `key` is the secret and is never shown again. */
