@@ -1,6 +1,9 @@
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import type { ApiKeyScope } from '../shared/constants.ts';
 import type { Deps } from './deps.ts';
+import type { ClientSocket } from './events/subscription.ts';
+import { toTRPCError } from './errors.ts';
+import { checkBatchSize, clientIp, type RequestGuards } from './limits/index.ts';
 import { authenticate } from './services/auth.ts';
 
 export type Principal =
@@ -8,19 +11,38 @@ export type Principal =
   | { kind: 'admin' }
   | { kind: 'anonymous'; reason?: string };
 
-/** What procedures see. Tests build it directly and call `createCaller`. */
-export function createContextInner(deps: Deps, principal: Principal) {
-  return { deps, principal };
+/**
+ * What procedures see. Tests build it directly and call `createCaller`. `socket` is the
+ * WebSocket of a subscription call: subscriptions watch its unsent bytes to spot slow consumers.
+ */
+export function createContextInner(deps: Deps, principal: Principal, socket?: ClientSocket) {
+  return { deps, principal, socket };
 }
-export type Context = ReturnType<typeof createContextInner>;
+/**
+ * Only calls that came over the network carry `edge`: the client's address (behind
+ * COFFER_TRUST_PROXY) and the app's limits. Without it (createCaller in tests) nothing is limited.
+ */
+export type Context = ReturnType<typeof createContextInner> & { edge?: { ip: string; guards: RequestGuards } };
 
-/** Reads the credential from the Authorization header, or from WebSocket connectionParams.token. */
-export function contextFactory(deps: Deps) {
-  return async ({ req, info }: CreateFastifyContextOptions): Promise<Context> => {
-    const header = req.headers.authorization;
-    const bearer = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-    const fromWs = info.connectionParams?.token;
-    const token = bearer ?? (typeof fromWs === 'string' ? fromWs : undefined);
-    return createContextInner(deps, await authenticate(deps, token));
+/**
+ * Reads the credential from the Authorization header, or from WebSocket connectionParams.token.
+ * Errors here bypass the procedures' mapping, so they are mapped on the way out (a database
+ * outage during authentication is a 503, an oversized batch a 413).
+ */
+export function contextFactory(deps: Deps, guards?: RequestGuards) {
+  return async ({ req, res, info }: CreateFastifyContextOptions): Promise<Context> => {
+    try {
+      if (guards) checkBatchSize(guards, info.calls.length);
+      const header = req.headers.authorization;
+      const bearer = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+      const fromWs = info.connectionParams?.token;
+      const token = bearer ?? (typeof fromWs === 'string' ? fromWs : undefined);
+      // With useWSS, `res` is the `ws` WebSocket (typed as a FastifyReply by the adapter).
+      const socket = 'bufferedAmount' in res ? (res as unknown as ClientSocket) : undefined;
+      const ctx = createContextInner(deps, await authenticate(deps, token), socket);
+      return guards ? { ...ctx, edge: { ip: clientIp(req), guards } } : ctx;
+    } catch (err) {
+      throw toTRPCError(err);
+    }
   };
 }

@@ -15,6 +15,10 @@ export const COFFER_ERROR_CODES = {
   PRECONDITION: 'PRECONDITION_FAILED',
   STORAGE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   DATABASE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  /** A subscription fell too far behind and was cut off; resume with lastEventId. */
+  SLOW_CONSUMER: 'TOO_MANY_REQUESTS',
+  /** A rate or concurrency limit; `data.retryAfterSeconds` (and the Retry-After header) says when to retry. */
+  RATE_LIMITED: 'TOO_MANY_REQUESTS',
 } as const;
 
 export type CofferErrorCode = keyof typeof COFFER_ERROR_CODES;

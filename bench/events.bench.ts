@@ -1,0 +1,197 @@
+/**
+ * Live events: delivery latency (commit → subscriber received, p50/p99) and throughput with
+ * BENCH_SUBSCRIBERS (1,000) concurrent subscribers of one tenant, first on the instance that
+ * writes, then on a second instance (writes on A, subscribers on B: the NOTIFY path), plus the
+ * server's RSS per 1,000 idle subscribers. Target from the issue: p99 < 50 ms, no event lost.
+ *
+ * Both Coffer instances run in this process (each with its own pool, listener and hub); the
+ * subscribers run in a child process (bench/event-subscribers.ts), one WebSocket each.
+ * "Commit" is clock_timestamp() read as the last statement before COMMIT, so latencies are
+ * slightly pessimistic. Events are appended directly (appendEvent), so the numbers are the
+ * event pipeline's, not artifact.put's.
+ *
+ *   npm run bench -- events     (BENCH_SUBSCRIBERS=1000 BENCH_RATES=5,10,20 BENCH_SECONDS=5 BENCH_BURST=500)
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { sql } from 'drizzle-orm';
+import type { FastifyInstance } from 'fastify';
+import { createCofferClient } from '../client/src/index.ts';
+import { buildApp } from '../server/app.ts';
+import { loadConfig } from '../server/config.ts';
+import { createDb, runMigrations, withTenant, type Db } from '../server/db/index.ts';
+import { appendEvent } from '../server/db/queries/events.ts';
+import { startEmbeddedPostgres } from '../server/embedded-postgres.ts';
+import { createEventHub, type EventHub } from '../server/events/hub.ts';
+import { createPgPubSub } from '../server/events/pubsub.ts';
+import { createStorage } from '../server/storage/index.ts';
+
+const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
+const RATES = (process.env.BENCH_RATES ?? '5,10,20').split(',').map(Number);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const BURST = Number(process.env.BENCH_BURST ?? 500);
+const ADMIN = 'bench-admin-token-0123456789abcdef';
+const MiB = 1024 * 1024;
+/** One tenant, one key, 1,000 sockets: lift the per-key abuse limits (server/limits) for the bench. */
+const UNLIMITED = { COFFER_MAX_SUBSCRIPTIONS_PER_KEY: String(SUBSCRIBERS + 100), COFFER_RATE_LIMIT_PER_MINUTE: '0', COFFER_RATE_LIMIT_ANON_PER_MINUTE: '0' };
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Instance { url: string; app: FastifyInstance; hub: EventHub; db: Db; close(): Promise<void> }
+
+async function startDatabase(): Promise<{ url: string; stop(): Promise<void> }> {
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} };
+  const dir = await mkdtemp(join(tmpdir(), 'coffer-bench-events-'));
+  await chmod(dir, 0o755); // as root, Postgres runs as `postgres` and must enter it
+  const pg = await startEmbeddedPostgres(dir, 'coffer-bench-password');
+  return { url: pg.url, stop: async () => (await pg.stop(), await rm(dir, { recursive: true, force: true })) };
+}
+
+async function startInstance(databaseUrl: string): Promise<Instance> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'coffer-bench-events-fs-'));
+  const config = { ...loadConfig({ COFFER_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...UNLIMITED }), databaseUrl, adminToken: ADMIN, signingSecret: 'bench-signing-secret-0123456789abcdef0123' };
+  const { db, pool } = createDb(databaseUrl);
+  const hub = createEventHub(db, createPgPubSub({ url: databaseUrl }));
+  await hub.ready;
+  let url = '';
+  const storage = createStorage({ kind: 'fs', root: join(dataDir, 'objects') }, { signingSecret: config.signingSecret, publicUrl: () => url });
+  const app = await buildApp({ config, db, storage, events: hub, now: () => new Date() }, { logger: false });
+  url = await app.listen({ port: 0, host: '127.0.0.1' });
+  const close = async () => (await app.close(), await hub.close(), await pool.end(), await rm(dataDir, { recursive: true, force: true }));
+  return { url, app, hub, db, close };
+}
+
+/** Appends one event; returns its id and clock_timestamp() just before COMMIT (ms). */
+async function writeOne(db: Db, tenantId: string): Promise<[number, number]> {
+  return withTenant(db, tenantId, async (tx) => {
+    const id = await appendEvent(tx, tenantId, { type: 'artifact_uploaded', artifactId: randomUUID(), data: { kind: 'agent_trace', sizeBytes: 1, sha256: 'x'.repeat(64), filename: null, downloadReady: true } });
+    const r = await tx.execute<{ at: string }>(sql`select extract(epoch from clock_timestamp()) * 1000 as at`);
+    return [id, Number(r.rows[0]!.at)];
+  });
+}
+
+/** Child-process subscribers, driven by IPC. */
+function startSubscribers() {
+  const child: ChildProcess = fork(fileURLToPath(new URL('./event-subscribers.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'] });
+  const nextMessage = <T>(type: string) =>
+    new Promise<T>((resolve, reject) => {
+      const died = (code: number | null) => reject(new Error(`subscriber process exited (${code}) while waiting for '${type}'`));
+      const on = (m: { type: string; message?: string }) => {
+        if (m.type === 'error') return reject(new Error(`subscriber: ${m.message}`));
+        if (m.type !== type) return;
+        child.off('message', on).off('exit', died);
+        resolve(m as T);
+      };
+      child.on('message', on).once('exit', died);
+    });
+  return {
+    open: (url: string, token: string, n: number) => (child.send({ cmd: 'open', url, token, n }), nextMessage('ready')),
+    expect: (count: number) => (child.send({ cmd: 'expect', count }), nextMessage('done')),
+    report: (commits: Array<[number, number]>) => (child.send({ cmd: 'report', commits }), nextMessage<Report>('report')),
+    close: () => new Promise<void>((r) => (child.once('exit', () => r()), child.send({ cmd: 'close' }))),
+  };
+}
+type Subscribers = ReturnType<typeof startSubscribers>;
+interface Report { deliveries: number; p50: number; p99: number; max: number; lost: number; duplicates: number; unexpected: number; outOfOrder: number; lastReceivedAt: number }
+
+/** Paced writes at `rate`/s for SECONDS; returns the commit times. */
+async function paced(db: Db, tenantId: string, rate: number): Promise<Array<[number, number]>> {
+  const n = Math.round(rate * SECONDS);
+  const t0 = performance.now();
+  const writes: Array<Promise<[number, number]>> = [];
+  for (let i = 0; i < n; i++) {
+    const wait = t0 + (i * 1000) / rate - performance.now();
+    if (wait > 0) await sleep(wait);
+    writes.push(writeOne(db, tenantId));
+  }
+  return Promise.all(writes);
+}
+
+/** As fast as 4 writers can go (the per-tenant lock serialises them anyway). */
+async function burst(db: Db, tenantId: string): Promise<Array<[number, number]>> {
+  const out: Array<[number, number]> = [];
+  let left = BURST;
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    while (left-- > 0) out.push(await writeOne(db, tenantId));
+  }));
+  return out;
+}
+
+function line(label: string, r: Report, extra = '') {
+  const lossy = r.lost || r.duplicates || r.unexpected || r.outOfOrder ? `  LOST ${r.lost} DUP ${r.duplicates} UNEXPECTED ${r.unexpected} OUT-OF-ORDER ${r.outOfOrder}` : '  none lost';
+  console.log(`${label.padEnd(38)} p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms  max ${r.max.toFixed(0).padStart(6)} ms  deliveries ${r.deliveries}${extra}${lossy}`);
+}
+
+async function scenario(name: string, writer: Instance, subs: Subscribers, tenantId: string) {
+  for (const rate of RATES) {
+    const commits = await paced(writer.db, tenantId, rate);
+    await subs.expect(commits.length);
+    line(`${name}, ${rate} ev/s paced`, await subs.report(commits));
+  }
+  const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
+  const commits = await burst(writer.db, tenantId);
+  const writeSeconds = (Date.now() - t0) / 1000;
+  await subs.expect(commits.length);
+  const cpu = process.cpuUsage(cpu0);
+  const r = await subs.report(commits);
+  const seconds = (r.lastReceivedAt - t0) / 1000;
+  const rates = `  written at ${(BURST / writeSeconds).toFixed(0)} ev/s, delivered at ${(BURST / seconds).toFixed(0)} ev/s to each subscriber (${((BURST * SUBSCRIBERS) / seconds / 1000).toFixed(1)}k deliveries/s); server process CPU ${((cpu.user + cpu.system) / r.deliveries).toFixed(0)} µs per delivery`;
+  line(`${name}, burst of ${BURST}`, r, rates);
+}
+
+async function rssMiB(): Promise<number> {
+  for (let i = 0; i < 3; i++) (gc(), await sleep(50));
+  return process.memoryUsage().rss / MiB;
+}
+
+/** JIT, lazy imports and pools warm up here, so the first RSS and latency figures are not skewed. */
+async function warmUp(instances: Instance[], token: string, tenantId: string) {
+  for (const instance of instances) {
+    const subs = startSubscribers();
+    await subs.open(instance.url, token, 20);
+    const commits = await paced(instances[0]!.db, tenantId, 50);
+    await subs.expect(commits.length);
+    await subs.report(commits);
+    await subs.close();
+  }
+}
+
+async function main() {
+  const database = await startDatabase();
+  await runMigrations(database.url);
+  const [a, b] = [await startInstance(database.url), await startInstance(database.url)];
+  const admin = createCofferClient({ url: a.url, token: ADMIN });
+  const { tenant, apiKey } = await admin.admin.createTenant.mutate({ name: 'bench' });
+  console.log(`${SUBSCRIBERS} subscribers (one WebSocket each, child process), database: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}, node ${process.version}`);
+
+  await warmUp([a, b], apiKey.key, tenant.id);
+  for (const [name, subscribeTo] of [['same instance (A→A)', a], ['across instances (A→B)', b]] as const) {
+    const before = await rssMiB();
+    const subs = startSubscribers();
+    await subs.open(subscribeTo.url, apiKey.key, SUBSCRIBERS);
+    await sleep(2000);
+    const idle = await rssMiB();
+    console.log(`${name}: ${subscribeTo.hub.size} subscriptions; server RSS ${before.toFixed(0)} → ${idle.toFixed(0)} MiB idle: +${(((idle - before) * 1000) / SUBSCRIBERS).toFixed(1)} MiB per 1,000 idle subscribers`);
+    await scenario(name, a, subs, tenant.id);
+    await subs.close();
+    await sleep(500);
+  }
+  console.log(`peak RSS of the server process (both instances): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  await admin.close();
+  await Promise.all([a.close(), b.close()]);
+  await database.stop();
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => (console.error(err), process.exit(1)),
+);

@@ -1,0 +1,286 @@
+import { and, eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ArtifactNotReadyError, type CofferClient } from '../../client/src/index.ts';
+import { withTenant } from '../../server/db/index.ts';
+import { events as eventsTable } from '../../server/db/schema/index.ts';
+import { pruneEventLog } from '../../server/events/retention.ts';
+import { streamEvents } from '../../server/events/subscription.ts';
+import type { CofferEvent } from '../../shared/schemas/events.ts';
+import { expectTrpcError } from '../support/expect-error.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { putBytes, randomBody, sha256 } from '../support/upload.ts';
+
+let a: TestServer;
+let b: TestServer;
+
+beforeAll(async () => {
+  [a, b] = await Promise.all([startTestServer(), startTestServer()]);
+});
+afterAll(async () => {
+  await Promise.all([a?.close(), b?.close()]);
+});
+
+/** The same tenant on both instances: writes go to A, subscriptions to B. */
+async function tenantOnBoth() {
+  const t = await a.newTenant();
+  return { ...t, onA: t.client, onB: b.client(t.apiKey) };
+}
+
+/** Resolves with `value` after `ms`, unless cleared by the test finishing first. */
+function after<T>(ms: number, value: T): Promise<T> {
+  return new Promise((r) => setTimeout(() => r(value), ms).unref());
+}
+
+/**
+ * Reads `n` events, failing after `ms` instead of hanging. Streams are ended with their
+ * AbortSignal, not `return()`: an async generator queues `return()` behind a pending `next()`.
+ */
+async function take(it: AsyncIterator<CofferEvent>, n: number, ms = 15_000): Promise<CofferEvent[]> {
+  const out: CofferEvent[] = [];
+  const timeout = after(ms, 'timeout' as const);
+  while (out.length < n) {
+    const next = await Promise.race([it.next(), timeout]);
+    if (next === 'timeout') throw new Error(`timed out after ${out.length} of ${n} events`);
+    if (next.done) throw new Error(`stream ended after ${out.length} of ${n} events`);
+    out.push(next.value);
+  }
+  return out;
+}
+
+/** Nothing arrives within `ms`. */
+async function expectQuiet(next: Promise<unknown>, ms = 500) {
+  expect(await Promise.race([next, after(ms, 'quiet')])).toBe('quiet');
+}
+
+const put = (c: CofferClient, i = 0) => c.artifact.put.mutate({ kind: 'agent_trace', payload: { i } });
+
+function expectExactlyOnceInOrder(events: CofferEvent[], artifactIds: string[]) {
+  const ids = events.map((e) => e.id);
+  expect(ids).toEqual([...ids].sort((x, y) => x - y));
+  expect(new Set(ids).size).toBe(ids.length);
+  expect(new Set(events.map((e) => e.artifactId))).toEqual(new Set(artifactIds));
+  expect(events).toHaveLength(artifactIds.length);
+}
+
+describe('artifact.onEvent across instances', () => {
+  it('delivers an upload completed on A to a subscriber on B', async () => {
+    const t = await tenantOnBoth();
+    const got = new Promise<CofferEvent>((resolve, reject) => {
+      const started = new Promise<void>((onStarted) => {
+        const sub = t.onB.artifact.onEvent.subscribe(
+          { types: ['artifact_uploaded'] },
+          { onStarted: () => onStarted(), onData: ({ data }) => (sub.unsubscribe(), resolve(data)), onError: reject },
+        );
+      });
+      void started.then(() => put(t.onA)).catch(reject);
+    });
+    const event = await got;
+    expect(event.type).toBe('artifact_uploaded');
+    expect(event.type === 'artifact_uploaded' && event.data.kind).toBe('agent_trace');
+    expect(event.createdAt).toBeInstanceOf(Date);
+  });
+
+  it('resumes after B drops the socket mid-burst: 200 events, each exactly once, in order', async () => {
+    const t = await tenantOnBoth();
+    const stop = new AbortController();
+    const it = t.onB.events({ types: ['artifact_uploaded'] }, { signal: stop.signal });
+    const first = it.next(); // starts the subscription
+    const ids: string[] = [];
+    let dropped = 0;
+    const writer = (async () => {
+      for (let i = 0; i < 200; i += 5) {
+        const batch = await Promise.all(Array.from({ length: 5 }, (_, j) => put(t.onA, i + j)));
+        ids.push(...batch.map((x) => x.id));
+        if (i === 80) for (const ws of b.app.websocketServer.clients) (ws.terminate(), dropped++);
+      }
+    })();
+    const events = [(await first).value as CofferEvent, ...(await take(it, 199, 20_000))];
+    await writer;
+    expect(dropped).toBeGreaterThan(0);
+    expectExactlyOnceInOrder(events, ids);
+    await expectQuiet(it.next(), 300);
+    stop.abort();
+  });
+
+  it('never shows one tenant the events of another, whatever the filter', async () => {
+    const one = await tenantOnBoth();
+    const two = await tenantOnBoth();
+    const mine = await put(one.onA);
+    const stop = new AbortController();
+    const forged = two.onB.events({ artifactId: mine.id, lastEventId: '0' }, { signal: stop.signal });
+    const all = two.onB.events({ lastEventId: '0' }, { signal: stop.signal });
+    const pendingForged = forged.next();
+    const pendingAll = all.next();
+    await Promise.all(Array.from({ length: 5 }, () => put(one.onA)));
+    const own = await put(two.onA);
+    const [first] = await take({ next: () => pendingAll }, 1);
+    expect(first?.artifactId).toBe(own.id);
+    await expectQuiet(pendingForged);
+    stop.abort();
+  });
+
+  it('applies filters to the backfill and to live events alike', async () => {
+    const t = await tenantOnBoth();
+    const putKind = (kind: string) => t.onA.artifact.put.mutate({ kind, payload: {} });
+    await putKind('agent_trace');
+    const old = await putKind('attachment');
+    const stop = new AbortController();
+    const it = t.onB.events({ kinds: ['attachment'], types: ['artifact_uploaded'], lastEventId: '0' }, { signal: stop.signal });
+    const [backfilled] = await take(it, 1);
+    expect(backfilled?.artifactId).toBe(old.id);
+    await putKind('agent_trace');
+    const live = await putKind('attachment');
+    const [next] = await take(it, 1);
+    expect(next?.artifactId).toBe(live.id);
+    stop.abort();
+  });
+
+  it('refuses an invalid lastEventId with BAD_REQUEST', async () => {
+    const t = await tenantOnBoth();
+    for (const lastEventId of ['abc', '-1', '1.5', '999999999999999']) {
+      const it = t.onB.events({ lastEventId });
+      await expectTrpcError(it.next(), 'BAD_REQUEST');
+    }
+  });
+
+  it('reports a failed checksum as artifact_failed', async () => {
+    const t = await tenantOnBoth();
+    const stop = new AbortController();
+    const it = t.onB.events({ types: ['artifact_failed'] }, { signal: stop.signal });
+    const next = it.next();
+    const body = randomBody(2048);
+    const { artifact, upload } = await t.onA.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: body.length, sha256: sha256(randomBody(16)) });
+    await putBytes(upload, body);
+    await expectTrpcError(t.onA.artifact.completeUpload.mutate({ id: artifact.id }), 'PRECONDITION_FAILED');
+    const { value } = await next;
+    expect(value).toMatchObject({ type: 'artifact_failed', artifactId: artifact.id, data: { kind: 'attachment', reason: expect.stringMatching(/sha256/) } });
+    stop.abort();
+  });
+});
+
+describe('waitUntilReady', () => {
+  async function pendingUpload(c: CofferClient, declared?: string) {
+    const body = randomBody(1024);
+    const created = await c.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: body.length, sha256: declared ?? sha256(body) });
+    await putBytes(created.upload, body);
+    return created.artifact;
+  }
+
+  it('returns at once for an artifact that is already ready', async () => {
+    const t = await tenantOnBoth();
+    const ready = await put(t.onA);
+    const before = b.deps.events.size;
+    const started = performance.now();
+    const got = await t.onB.waitUntilReady({ artifactId: ready.id });
+    expect(got.status).toBe('ready');
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(b.deps.events.size).toBe(before); // it never subscribed
+  });
+
+  it('resolves when the upload is completed, on another instance', async () => {
+    const t = await tenantOnBoth();
+    const artifact = await pendingUpload(t.onA);
+    const waiting = t.onB.waitUntilReady({ artifactId: artifact.id }, { timeoutMs: 15_000 });
+    await new Promise((r) => setTimeout(r, 200));
+    await t.onA.artifact.completeUpload.mutate({ id: artifact.id });
+    expect(await waiting).toMatchObject({ id: artifact.id, status: 'ready' });
+  });
+
+  it('rejects with the reason when the upload fails', async () => {
+    const t = await tenantOnBoth();
+    const artifact = await pendingUpload(t.onA, sha256(randomBody(8)));
+    const waiting = t.onB.waitUntilReady({ artifactId: artifact.id }, { timeoutMs: 15_000 });
+    waiting.catch(() => {});
+    await new Promise((r) => setTimeout(r, 200));
+    await t.onA.artifact.completeUpload.mutate({ id: artifact.id }).catch(() => {});
+    const err = await waiting.then(() => expect.fail('expected a rejection'), (e: unknown) => e);
+    expect(err).toBeInstanceOf(ArtifactNotReadyError);
+    expect((err as ArtifactNotReadyError).reason).toMatch(/sha256 check failed/);
+  });
+
+  it('waits for a version: ready when its snapshot is completed', async () => {
+    const t = await tenantOnBoth();
+    const body = randomBody(4096);
+    const { version, upload } = await t.onA.version.create.mutate({ projectId: 'events-test', source: 'build', snapshot: { sizeBytes: body.length, sha256: sha256(body) } });
+    const waiting = t.onB.waitUntilReady({ versionId: version.id }, { timeoutMs: 15_000 });
+    await putBytes(upload!, body);
+    await new Promise((r) => setTimeout(r, 200));
+    await t.onA.artifact.completeUpload.mutate({ id: version.snapshotArtifactId! });
+    expect(await waiting).toMatchObject({ id: version.id, status: 'ready' });
+    expect((await t.onB.waitUntilReady({ versionId: version.id })).status).toBe('ready'); // already ready: at once
+  });
+
+  it('times out with a TimeoutError', async () => {
+    const t = await tenantOnBoth();
+    const artifact = await pendingUpload(t.onA);
+    await expect(t.onB.waitUntilReady({ artifactId: artifact.id }, { timeoutMs: 300 })).rejects.toMatchObject({ name: 'TimeoutError' });
+  });
+});
+
+describe('resilience and limits', () => {
+  it('re-establishes LISTEN after the listener is killed and loses no event', async () => {
+    const t = await tenantOnBoth();
+    const stop = new AbortController();
+    const it = t.onB.events({ types: ['artifact_uploaded'] }, { signal: stop.signal });
+    const first = it.next();
+    const ids = [(await put(t.onA, -1)).id];
+    await first;
+    const killed = await a.deps.db.execute<{ ok: boolean }>(sql`select pg_terminate_backend(pid) as ok from pg_stat_activity where query ilike 'LISTEN%'`);
+    expect(killed.rows.length).toBeGreaterThanOrEqual(2); // A's and B's listeners at least
+    for (let i = 0; i < 30; i++) {
+      ids.push((await put(t.onA, i)).id);
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 100)); // spread writes over the outage and after it
+    }
+    const rest = await take(it, 30);
+    expectExactlyOnceInOrder(rest, ids.slice(1));
+    const listening = await a.deps.db.execute(sql`select 1 from pg_stat_activity where query ilike 'LISTEN%'`);
+    expect(listening.rows.length).toBeGreaterThanOrEqual(2);
+    stop.abort();
+  });
+
+  it('cuts off a subscriber whose socket cannot keep up (SLOW_CONSUMER) instead of buffering', async () => {
+    const t = await a.newTenant();
+    const tenant = { id: t.tenantId, keyId: t.keyId, run: <T,>(fn: Parameters<typeof withTenant<T>>[2]) => withTenant(a.deps.db, t.tenantId, fn) };
+    const socket = { bufferedAmount: 0 };
+    const gen = streamEvents(a.deps, tenant, { lastEventId: '0' }, { socket, limits: { maxBufferedBytes: 1000 } });
+    await put(t.client);
+    await put(t.client);
+    expect((await gen.next()).value).toBeDefined();
+    socket.bufferedAmount = 5000; // the socket stopped draining
+    await expect(gen.next()).rejects.toMatchObject({ code: 'TOO_MANY_REQUESTS', message: expect.stringMatching(/subscriber too slow/) });
+    expect(a.deps.events.size).toBe(0);
+  });
+
+  it('closing a server closes its sockets and ends its subscriptions', async () => {
+    const c = await startTestServer();
+    const t = await c.newTenant();
+    const stop = new AbortController();
+    const it = t.client.events({}, { signal: stop.signal });
+    void it.next().catch(() => {});
+    await expect.poll(() => c.deps.events.size).toBe(1);
+    const started = performance.now();
+    await c.close();
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(c.deps.events.size).toBe(0);
+    stop.abort();
+  });
+
+  it('prunes events past retention, one instance at a time', async () => {
+    const t = await a.newTenant();
+    const db = a.deps.db;
+    const day = 24 * 60 * 60 * 1000;
+    await db.insert(eventsTable).values({ tenantId: t.tenantId, type: 'artifact_deleted', data: { kind: 'x' }, createdAt: new Date(Date.now() - 8 * day) });
+    const fresh = await put(t.client);
+    const mine = () => db.select({ artifactId: eventsTable.artifactId }).from(eventsTable).where(eq(eventsTable.tenantId, t.tenantId));
+    // Another instance holds the lock: this one skips.
+    const skipped = await db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${0x0c0fe7e})`);
+      return pruneEventLog(db, 7, new Date());
+    });
+    expect(skipped).toBeNull();
+    expect(await mine()).toHaveLength(2);
+    expect(await pruneEventLog(db, 7, new Date())).toBeGreaterThanOrEqual(1);
+    expect(await mine()).toEqual([{ artifactId: fresh.id }]);
+    expect(await db.select().from(eventsTable).where(and(eq(eventsTable.tenantId, t.tenantId), eq(eventsTable.type, 'artifact_deleted')))).toEqual([]);
+  });
+});
