@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { S3Config } from './services.ts';
+
+export interface CofferProcess {
+  url: string;
+  pid: number;
+  adminToken: string;
+  stop(): Promise<void>;
+}
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
+
+/**
+ * Runs the real server/main.ts in its own process (node --import tsx, so the pid is the server
+ * itself), so its memory can be read from /proc without the benchmark's own heap in it.
+ */
+export async function startCofferProcess(databaseUrl: string, s3: S3Config, env: Record<string, string> = {}): Promise<CofferProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'coffer-bench-data-'));
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'server/main.ts')], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      PATH: process.env.PATH,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      DATABASE_URL: databaseUrl,
+      COFFER_STORAGE: 's3',
+      S3_ENDPOINT: s3.endpoint,
+      S3_REGION: s3.region,
+      S3_BUCKET: s3.bucket,
+      S3_ACCESS_KEY_ID: s3.accessKeyId,
+      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      S3_FORCE_PATH_STYLE: 'true',
+      COFFER_DATA_DIR: dataDir,
+      COFFER_ADMIN_TOKEN: ADMIN_TOKEN,
+      COFFER_SIGNING_SECRET: 'bench-signing-secret-0123456789abcdef0123456789',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(url, child);
+  return {
+    url,
+    pid: child.pid!,
+    adminToken: ADMIN_TOKEN,
+    async stop() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`Coffer exited with ${child.exitCode} before listening`);
+    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('Coffer did not become healthy within 30 s');
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+const statusKb = (pid: number, field: 'VmRSS' | 'VmHWM') => {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+};
+
+/**
+ * Peak RSS of `pid` while `fn` runs, against its RSS just before. The kernel's own high-water
+ * mark is reset first (clear_refs 5, root only) so short spikes between samples count too;
+ * without that, 20 ms samples are the fallback.
+ */
+export async function measureRss<T>(pid: number, fn: () => Promise<T>): Promise<{ result: T; baseline: number; peak: number }> {
+  const baseline = statusKb(pid, 'VmRSS');
+  let hwmReset = true;
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    hwmReset = false;
+  }
+  let sampled = baseline;
+  const timer = setInterval(() => (sampled = Math.max(sampled, statusKb(pid, 'VmRSS'))), 20);
+  try {
+    const result = await fn();
+    const peak = Math.max(sampled, statusKb(pid, 'VmRSS'), hwmReset ? statusKb(pid, 'VmHWM') : 0);
+    return { result, baseline, peak };
+  } finally {
+    clearInterval(timer);
+  }
+}

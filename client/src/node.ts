@@ -1,0 +1,44 @@
+/**
+ * The Node entry point (`@coffer/client/node`). index.ts stays runtime-neutral so a browser
+ * bundle of it never pulls in node:fs; everything that needs the filesystem, node:crypto or
+ * node:os (uploads from paths and streams, downloads to disk) is reachable only from here.
+ * It is the universal client plus those helpers, layered on with one more proxy.
+ */
+import { createCofferClient as createUniversalClient, type CofferClient, type CofferClientOptions } from './index.ts';
+import { downloadArtifact, type DownloadOptions, type DownloadResult } from './download.ts';
+import { prepareNodeSource, type NodeUploadSource } from './node-source.ts';
+import { uploadWith, type UploadFn } from './upload.ts';
+import WS from 'ws';
+
+export * from './index.ts';
+export { IntegrityError, type DownloadOptions, type DownloadProgress, type DownloadResult } from './download.ts';
+export { prepareNodeSource, type NodeUploadSource } from './node-source.ts';
+
+export type NodeCofferClient = Omit<CofferClient, 'upload'> & {
+  /**
+   * Uploads a file path, Buffer/Uint8Array, Blob or Readable straight to storage and returns the
+   * ready artifact. Paths are hashed in one pass and read again per part; streams are spooled to
+   * a temp file first (size and sha256 must be declared before the first byte is sent).
+   * With `{ version }` it creates a project version with them as its snapshot.
+   */
+  upload: UploadFn<NodeUploadSource>;
+  /** Downloads to `destination`, verified against the artifact's size and sha256. */
+  download(id: string, destination: string, opts?: DownloadOptions): Promise<DownloadResult>;
+};
+
+/** Adds the Node helpers to a client made by index.ts's createCofferClient. */
+export function withNodeHelpers(client: CofferClient): NodeCofferClient {
+  const helpers = {
+    upload: uploadWith(client, prepareNodeSource),
+    download: (id: string, destination: string, opts?: DownloadOptions) => downloadArtifact(client, id, destination, opts),
+  };
+  return new Proxy(helpers, {
+    get: (target, prop) => (prop in target ? target[prop as keyof typeof target] : (client as never)[prop]),
+  }) as unknown as NodeCofferClient;
+}
+
+/** Node 20 has no global WebSocket: `ws` stands in (a dependency), so subscriptions work without options. */
+export function createCofferClient(opts: CofferClientOptions): NodeCofferClient {
+  const WebSocket = opts.WebSocket ?? globalThis.WebSocket ?? (WS as unknown as typeof globalThis.WebSocket);
+  return withNodeHelpers(createUniversalClient({ ...opts, WebSocket }));
+}

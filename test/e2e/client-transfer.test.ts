@@ -1,0 +1,162 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IntegrityError, withNodeHelpers, type NodeCofferClient, type TransferProgress } from '../../client/src/node.ts';
+import { MiB } from '../../shared/constants.ts';
+import { signUploadsVia, startFlakyProxy, type FlakyProxy } from '../support/flaky-proxy.ts';
+import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
+import { randomBody, sha256 } from '../support/upload.ts';
+
+const env = { COFFER_MULTIPART_THRESHOLD: String(5 * MiB), COFFER_PART_SIZE: String(5 * MiB) };
+const SIZE = 12 * MiB + 4321; // three parts
+
+/** Records progress and checks it only ever grows and never passes the total. */
+function progressLog() {
+  const seen: TransferProgress[] = [];
+  return {
+    seen,
+    onProgress: (p: TransferProgress) => {
+      const last = seen.at(-1);
+      if (last && p.sentBytes < last.sentBytes) throw new Error('progress went backwards');
+      if (p.sentBytes > p.totalBytes) throw new Error('progress passed the total');
+      seen.push(p);
+    },
+  };
+}
+
+/**
+ * fetch can leave a socket it connected for an aborted PUT without ever writing to it; Node's
+ * server counts such a socket as awaiting headers, not idle, and app.close() would wait out
+ * headersTimeout (60 s) for it. Tests that abort PUTs drop every connection before closing.
+ */
+const dropConnections = (server?: TestServer) => server?.app.server.closeAllConnections();
+
+const storageKey = async (server: TestServer, id: string) =>
+  (await server.deps.db.query.artifacts.findFirst({ where: (a, { eq }) => eq(a.id, id) }))!.storageKey;
+
+describe.each(BACKENDS)('client upload and download helpers on %s', (backend) => {
+  let server: TestServer;
+  let dir: string;
+  let bytes: Uint8Array<ArrayBuffer>;
+  let file: string;
+  const tenant = async (): Promise<NodeCofferClient> => withNodeHelpers((await server.newTenant()).client);
+
+  beforeAll(async () => {
+    server = await startTestServer({ backend, env });
+    dir = await mkdtemp(join(tmpdir(), 'coffer-transfer-'));
+    bytes = randomBody(SIZE);
+    file = join(dir, 'source.bin');
+    await writeFile(file, bytes);
+  });
+  afterAll(async () => {
+    dropConnections(server);
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const sources = {
+    path: () => file,
+    Buffer: () => Buffer.from(bytes),
+    Blob: () => new Blob([bytes]),
+    Readable: () => Readable.from((function* () {
+      for (let i = 0; i < SIZE; i += 1_000_000) yield bytes.subarray(i, i + 1_000_000);
+    })()),
+  };
+
+  it.each(Object.keys(sources) as Array<keyof typeof sources>)('uploads from a %s in parts and downloads it back verified', async (name) => {
+    const client = await tenant();
+    const progress = progressLog();
+    const artifact = await client.upload(sources[name](), { kind: 'attachment', filename: 'source.bin', onProgress: progress.onProgress });
+    expect(artifact).toMatchObject({ status: 'ready', sizeBytes: SIZE, sha256: sha256(bytes), filename: 'source.bin' });
+    expect(progress.seen.at(-1)).toEqual({ sentBytes: SIZE, totalBytes: SIZE });
+    expect(progress.seen.length).toBeGreaterThan(2); // per part, not only at the end
+
+    const dlProgress: number[] = [];
+    const dest = join(dir, `${name}.out`);
+    const got = await client.download(artifact.id, dest, { onProgress: (p) => dlProgress.push(p.receivedBytes) });
+    expect(got).toEqual({ path: dest, sizeBytes: SIZE, sha256: sha256(bytes) });
+    expect(Buffer.compare(await readFile(dest), bytes)).toBe(0);
+    expect(dlProgress.at(-1)).toBe(SIZE);
+    expect(existsSync(`${dest}.part`)).toBe(false);
+  });
+
+  it('uploads a small Blob with one PUT through the runtime-neutral client', async () => {
+    const { client } = await server.newTenant();
+    const small = randomBody(100_000);
+    const artifact = await client.upload(new Blob([small], { type: 'text/plain' }), { kind: 'attachment' });
+    expect(artifact).toMatchObject({ status: 'ready', sizeBytes: small.length, sha256: sha256(small), contentType: 'text/plain' });
+  });
+
+  it('uploads a project snapshot as a new version through the same transfer', async () => {
+    const client = await tenant();
+    const { version, artifact } = await client.upload(file, { version: { projectId: 'site-1', source: 'build', prompt: 'make it blue' } });
+    expect(artifact).toMatchObject({ status: 'ready', kind: 'build_snapshot', sizeBytes: SIZE, sha256: sha256(bytes), versionId: version.id });
+    expect(version).toMatchObject({ projectId: 'site-1', status: 'ready', snapshotArtifactId: artifact.id });
+  });
+
+  it('refuses a download whose stored bytes were changed behind Coffer, leaving no file', async () => {
+    const client = await tenant();
+    const artifact = await client.upload(randomBody(200_000), { kind: 'attachment' });
+    const tampered = Buffer.from(randomBody(200_000));
+    await server.deps.storage.put(await storageKey(server, artifact.id), tampered, { contentType: 'application/octet-stream', contentLength: tampered.length });
+    const dest = join(dir, 'tampered.out');
+    const err = await client.download(artifact.id, dest).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect(err).toMatchObject({ code: 'CHECKSUM_MISMATCH', message: expect.stringMatching(/corrupt or was replaced/) });
+    expect(existsSync(dest)).toBe(false);
+    expect(existsSync(`${dest}.part`)).toBe(false);
+  });
+
+  it('aborts mid-upload on signal: the artifact ends failed and no object remains', async () => {
+    const client = await tenant();
+    const ctl = new AbortController();
+    const onProgress = (p: TransferProgress) => {
+      if (p.sentBytes > 0) ctl.abort();
+    };
+    const err = await client.upload(file, { kind: 'attachment', concurrency: 2, signal: ctl.signal, onProgress }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'AbortError' });
+    const [artifact] = (await client.artifact.list.query({})).items;
+    expect(artifact).toMatchObject({ status: 'failed', failureReason: 'aborted by the client' });
+    expect(await server.deps.storage.head(await storageKey(server, artifact!.id))).toBeNull();
+  });
+});
+
+describe.each(BACKENDS)('transient part failures on %s', (backend) => {
+  let server: TestServer;
+  let proxy: FlakyProxy;
+  beforeAll(async () => {
+    let origin = '';
+    proxy = await startFlakyProxy(() => origin);
+    server = await startTestServer({ backend, env, storage: (s) => signUploadsVia(s, proxy.origin) });
+    // s3: the proxy forwards to the S3 server; fs: to Coffer itself, which serves the signed URLs.
+    const { storage } = server.deps.config;
+    origin = storage.kind === 's3' ? storage.endpoint! : server.url;
+  });
+  afterAll(async () => {
+    dropConnections(server);
+    await server?.close();
+    await proxy?.close();
+  });
+
+  it('retries each failed part PUT and counts its bytes once', async () => {
+    const client = withNodeHelpers((await server.newTenant()).client);
+    const bytes = randomBody(SIZE);
+    const progress = progressLog();
+    const artifact = await client.upload(bytes, { kind: 'attachment', onProgress: progress.onProgress });
+    expect(artifact).toMatchObject({ status: 'ready', sha256: sha256(bytes) });
+    expect(proxy.failures()).toBe(3);
+    expect(progress.seen.at(-1)).toEqual({ sentBytes: SIZE, totalBytes: SIZE });
+    expect(progress.seen).toHaveLength(4); // the start, then once per part
+  });
+
+  it('gives up after the retries and aborts the upload', async () => {
+    const client = withNodeHelpers((await server.newTenant()).client);
+    const err = await client.upload(randomBody(SIZE), { kind: 'attachment', retries: 0 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'TransferError', status: 503 });
+    const [artifact] = (await client.artifact.list.query({})).items;
+    expect(artifact).toMatchObject({ status: 'failed', failureReason: 'aborted by the client' });
+  });
+});
