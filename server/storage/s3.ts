@@ -70,7 +70,14 @@ export function createS3Client(config: S3Config, opts: S3StorageOptions = {}): S
  * that production runs, against s3rver, without a second code path.
  */
 function stripBucketRootSlash(client: S3Client): void {
-  const bucketCommands = new Set(['ListObjectsV2Command', 'DeleteObjectsCommand', 'HeadBucketCommand']);
+  const bucketCommands = new Set([
+    'ListObjectsV2Command',
+    'DeleteObjectsCommand',
+    'HeadBucketCommand',
+    // server/lifecycle/bucket-lifecycle.ts
+    'GetBucketLifecycleConfigurationCommand',
+    'PutBucketLifecycleConfigurationCommand',
+  ]);
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const request = args.request as { path?: unknown };
@@ -104,6 +111,15 @@ async function sendStreamed(
   } catch (err) {
     throw failure ?? err;
   }
+  // A lenient server (s3rver) may answer 200 to a short body before our abort lands; the caller
+  // then removes what was stored, so a wrongly sized object never survives.
+  if (failure) throw new StoredDespiteFailure(failure);
+}
+
+class StoredDespiteFailure extends Error {
+  constructor(readonly failure: unknown) {
+    super('stream failed after the server accepted it');
+  }
 }
 
 /**
@@ -130,7 +146,11 @@ export function createS3Storage(config: S3Config, opts: S3StorageOptions = {}): 
         if (Buffer.isBuffer(body) || (length !== undefined && length <= SINGLE_PUT_MAX)) {
           await sendStreamed(body, length, (Body, abortSignal) =>
             client.send(new PutObjectCommand({ Bucket, Key, Body, ContentType: contentType, ContentLength: length }), { abortSignal }),
-          );
+          ).catch(async (err: unknown) => {
+            if (!(err instanceof StoredDespiteFailure)) throw err;
+            await client.send(new DeleteObjectCommand({ Bucket, Key }));
+            throw err.failure;
+          });
           return;
         }
         // Upload reads the body itself (so it sees stream errors) and aborts its multipart upload on failure.

@@ -36,5 +36,7 @@ export const artifacts = pgTable(
     index('artifacts_tenant_entity_idx').on(t.tenantId, t.entityType, t.entityId),
     index('artifacts_status_updated_idx').on(t.status, t.updatedAt),
     index('artifacts_tenant_project_idx').on(t.tenantId, t.projectId),
+    // The orphan sweep asks which listed keys have a row; without this each page is a table scan.
+    index('artifacts_storage_key_idx').on(t.storageKey),
   ],
 );

@@ -5,3 +5,4 @@ export * from './events.ts';
 export * from './projects.ts';
 export * from './versions.ts';
 export * from './diff-packs.ts';
+export * from './lifecycle.ts';

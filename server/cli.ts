@@ -1,0 +1,104 @@
+/**
+ * `npm run coffer-admin -- <command>`: the operator's lifecycle commands.
+ *
+ * It calls a running Coffer over HTTP with the admin token (the typed client), rather than opening
+ * the database and bucket itself: every rule, lock and event then comes from the server's one code
+ * path, the embedded PostgreSQL (owned by the server process) is never started twice on one data
+ * directory, and it works against a remote deployment too. Address and token come from the same
+ * configuration as the server (HOST/PORT or COFFER_PUBLIC_URL; COFFER_ADMIN_TOKEN or the
+ * generated secrets.json in COFFER_DATA_DIR); `--url` overrides the address.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createCofferClient, type CofferClient } from '../client/src/index.ts';
+import { CLEANUP_JOBS, type CleanupJob, type CleanupRun } from '../shared/schemas/lifecycle.ts';
+import { loadConfig } from './config.ts';
+import { loadOrCreateSecrets } from './secrets.ts';
+
+const USAGE = `usage: npm run coffer-admin -- <command> [options]
+
+  cleanup <${CLEANUP_JOBS.join('|')}> [--dry-run]   run a cleanup job now
+  usage [--tenant ID]                     stored bytes, objects and estimated cost per tenant
+  runs [--limit N]                        the latest cleanup runs
+  apply-bucket-lifecycle                  put the bucket lifecycle rule (S3 backends)
+  bucket-lifecycle                        show that rule without applying it
+
+  --url URL                               the Coffer server (default: from HOST/PORT or COFFER_PUBLIC_URL)`;
+
+async function connect(url?: string): Promise<CofferClient> {
+  const config = loadConfig();
+  let token = config.adminToken;
+  if (!token && existsSync(join(config.dataDir, 'secrets.json'))) token = (await loadOrCreateSecrets(config.dataDir)).secrets.adminToken;
+  if (!token) throw new Error(`no admin token: set COFFER_ADMIN_TOKEN, or run where ${join(config.dataDir, 'secrets.json')} exists`);
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  return createCofferClient({ url: url ?? config.publicUrl ?? `http://${host}:${config.port}`, token });
+}
+
+const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
+
+function printRuns(runs: CleanupRun[]): void {
+  console.table(
+    runs.map((r) => ({
+      job: r.job,
+      started: r.startedAt.toISOString(),
+      seconds: r.finishedAt ? ((r.finishedAt.getTime() - r.startedAt.getTime()) / 1000).toFixed(1) : '(running)',
+      status: r.status,
+      dry: r.dryRun,
+      examined: r.examined,
+      deleted: r.deleted,
+      freed: mb(r.bytesFreed),
+      errors: r.errors,
+      by: r.triggeredBy,
+    })),
+  );
+  for (const r of runs) for (const m of r.errorMessages) console.error(`${r.job} ${r.startedAt.toISOString()}: ${m}`);
+}
+
+async function run(client: CofferClient, command: string | undefined, args: string[], values: Record<string, string | boolean | undefined>) {
+  switch (command) {
+    case 'cleanup': {
+      const job = args[0] as CleanupJob;
+      if (!CLEANUP_JOBS.includes(job)) throw new Error(`cleanup needs a job: ${CLEANUP_JOBS.join(', ')}`);
+      const r = await client.storage.runCleanup.mutate({ job, dryRun: values['dry-run'] === true });
+      if (r.status === 'already_running') return console.log(`${job} is already running on another instance; nothing done`);
+      return printRuns([r.run]);
+    }
+    case 'runs':
+      return printRuns((await client.storage.cleanupRuns.query({ limit: Number(values.limit ?? 20) })).items);
+    case 'usage': {
+      const u = await client.storage.adminUsage.query({ tenantId: values.tenant as string | undefined });
+      console.table(u.tenants.map((t) => ({ tenant: t.tenantId, name: t.name, plan: t.plan, objects: t.objects, stored: mb(t.bytes), 'usd/month': t.estimateUsd, alert: t.alert })));
+      return console.log(`total: ${u.total.objects} objects, ${mb(u.total.bytes)}, ~$${u.total.estimateUsd.toFixed(2)}/month`);
+    }
+    case 'bucket-lifecycle':
+      return console.log(JSON.stringify(await client.storage.bucketLifecycle.query(), null, 2));
+    case 'apply-bucket-lifecycle': {
+      const r = await client.storage.applyBucketLifecycle.mutate();
+      return console.log(`applied; the bucket's rules are now: ${r.rules.join(', ')}`);
+    }
+    default:
+      console.error(USAGE);
+      process.exitCode = 2;
+  }
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { 'dry-run': { type: 'boolean' }, tenant: { type: 'string' }, limit: { type: 'string' }, url: { type: 'string' } },
+  });
+  const [command, ...args] = positionals;
+  if (!command) return void (console.error(USAGE), (process.exitCode = 2));
+  const client = await connect(values.url);
+  try {
+    await run(client, command, args, values);
+  } finally {
+    await client.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});
