@@ -1,15 +1,20 @@
 import { TRPCError } from '@trpc/server';
 import { COFFER_ERROR_CODES, type CofferErrorCode } from '../shared/errors.ts';
+import { classifyPgError } from './db/pg-errors.ts';
 
 /** What services and storage backends throw. `message` is shown to the caller, so it must say what to fix and never carry secrets. */
 export class CofferError extends Error {
+  /** Set on RATE_LIMITED: sent as Retry-After and as `data.retryAfterSeconds`. */
+  readonly retryAfterSeconds?: number;
+
   constructor(
     readonly code: CofferErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
     super(message, options);
     this.name = 'CofferError';
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 
@@ -37,5 +42,7 @@ export function toTRPCError(err: unknown): TRPCError {
     const cause = new CofferError('DATABASE_UNAVAILABLE', 'database unavailable, retry shortly', { cause: err });
     return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: cause.message, cause });
   }
+  const pg = classifyPgError(err);
+  if (pg) return toTRPCError(new CofferError(pg.code, pg.message, { cause: err }));
   return new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'Internal error', cause: err });
 }

@@ -5,6 +5,7 @@ import type { ApiKeyScope } from '../shared/constants.ts';
 import type { Context } from './context.ts';
 import { CofferError, toTRPCError } from './errors.ts';
 import { withTenant, type Tx } from './db/index.ts';
+import { acquireSubscription, releasingIterable, takeIpToken, takeKeyToken } from './limits/index.ts';
 
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
@@ -18,6 +19,8 @@ const t = initTRPC.context<Context>().create({
         stack: undefined,
         cofferCode: cause instanceof CofferError ? cause.code : null,
         zodError: cause instanceof z.ZodError ? z.flattenError(cause) : null,
+        /** On TOO_MANY_REQUESTS from a rate limit: the Retry-After, readable over WebSocket too. */
+        retryAfterSeconds: cause instanceof CofferError ? (cause.retryAfterSeconds ?? null) : null,
       },
     };
   },
@@ -36,7 +39,45 @@ const mapErrors = t.middleware(async ({ next }) => {
   return result;
 });
 
-export const publicProcedure = t.procedure.use(mapErrors);
+/**
+ * Per-key and per-address token buckets (server/limits: in memory, per instance). Runs before
+ * input parsing. Tenant keys spend their own bucket; calls without a valid credential spend their
+ * address's smaller one, which also slows key guessing. The admin token is the operator's and
+ * is not limited.
+ */
+const rateLimit = t.middleware(({ ctx, next }) => {
+  const { edge, principal } = ctx;
+  if (edge && principal.kind === 'tenant') takeKeyToken(edge.guards, principal.keyId);
+  if (edge && principal.kind === 'anonymous') takeIpToken(edge.guards, edge.ip);
+  return next();
+});
+
+/**
+ * Caps a key's concurrent subscriptions (COFFER_MAX_SUBSCRIPTIONS_PER_KEY). Lives here rather than
+ * in server/events so that every subscription, over WebSocket or SSE, is counted: the slot is
+ * released when the stream ends, fails, is closed by the consumer or its request aborts.
+ */
+const capSubscriptions = t.middleware(async ({ ctx, type, signal, next }) => {
+  const { edge, principal } = ctx;
+  if (type !== 'subscription' || !edge || principal.kind !== 'tenant') return next();
+  const release = acquireSubscription(edge.guards, principal.keyId);
+  signal?.addEventListener('abort', release, { once: true });
+  try {
+    const result = await next();
+    if (!result.ok || !isAsyncIterable(result.data)) {
+      release();
+      return result;
+    }
+    return { ...result, data: releasingIterable(result.data, release) };
+  } catch (err) {
+    release();
+    throw err;
+  }
+});
+
+const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> => v != null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+
+export const publicProcedure = t.procedure.use(mapErrors).use(rateLimit).use(capSubscriptions);
 
 const requireTenant = t.middleware(({ ctx, next }) => {
   const p = ctx.principal;
@@ -49,6 +90,8 @@ const requireTenant = t.middleware(({ ctx, next }) => {
       tenant: {
         id: p.tenantId,
         keyId: p.keyId,
+        /** What the key may do; handlers rarely need it (key.create checks it grants no more). */
+        scopes: p.scopes,
         /** Runs work in a transaction bound to this tenant. The only way procedures reach tenant data. */
         run: <T>(fn: (tx: Tx) => Promise<T>) => withTenant(db, p.tenantId, fn),
       },
@@ -69,6 +112,9 @@ const requireScope = (scope: ApiKeyScope) =>
 export const readProcedure = publicProcedure.use(requireTenant).use(requireScope('read'));
 /** Changes a tenant's data: needs a key with the `write` scope. */
 export const writeProcedure = publicProcedure.use(requireTenant).use(requireScope('write'));
+
+/** Manages the caller's own tenant's API keys: needs a key with the `admin` scope. */
+export const keyAdminProcedure = publicProcedure.use(requireTenant).use(requireScope('admin'));
 
 /** Any valid credential: a tenant key or the admin token (operators read health with the latter). */
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {

@@ -16,6 +16,11 @@ export function createDb(url: string, opts: { max?: number } = {}): { db: Db; po
   const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, connectionTimeoutMillis: 5_000 });
   // An idle client that loses its server (restart, failover) emits 'error'; without a listener that kills the process.
   pool.on('error', () => {});
+  // pg-pool listens for a client's errors only while it is idle. A client checked out for a
+  // transaction whose connection dies (failover, pg_terminate_backend) emits 'error' with no
+  // listener, which throws out of pg's socket handler and crashes the process. Its queries are
+  // already rejected by then, and the pool drops it on release, so the event itself can be ignored.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return { db: drizzle({ client: pool, schema, casing: 'snake_case' }), pool };
 }
 

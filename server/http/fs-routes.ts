@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { COFFER_ERROR_CODES } from '../../shared/errors.ts';
 import { CofferError } from '../errors.ts';
+import { clientIp, takeIpToken, type RequestGuards } from '../limits/index.ts';
 import { attachmentDisposition } from '../storage/content-disposition.ts';
 import type { FsStorage } from '../storage/fs.ts';
 import { FILES_PATH, type SignedQuery } from '../storage/signed-url.ts';
@@ -23,8 +24,11 @@ const STATUS: Record<string, number> = {
  * Runs in its own encapsulated context so the body parsers and error handler here affect no
  * other route: uploads are streamed from the raw request, never buffered.
  */
-export function registerFsRoutes(app: FastifyInstance, storage: FsStorage): void {
+export function registerFsRoutes(app: FastifyInstance, storage: FsStorage, guards?: RequestGuards): void {
   app.register(async (scope) => {
+    // Valid signed URLs are capabilities the per-key limits already paid for (a big upload is
+    // hundreds of part PUTs), so only failed signatures spend the caller's address bucket.
+    if (guards) scope.decorateRequest('guards', { getter: () => guards });
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
     scope.setErrorHandler((err, req, reply) => reply.code(statusOf(err)).send({ error: publicMessage(err, req) }));
@@ -50,13 +54,29 @@ function publicMessage(err: unknown, req: FastifyRequest): string {
   return status < 500 ? 'bad request' : 'internal error';
 }
 
-/** One body for every signature failure, so a caller learns nothing about why. */
-const forbidden = (reply: FastifyReply) => reply.code(403).send({ error: 'signature invalid or expired' });
+/** One body for every signature failure, so a caller learns nothing about why. Failures are rate limited per address. */
+function forbidden(req: FastifyRequest, reply: FastifyReply) {
+  const guards = (req as FastifyRequest & { guards?: RequestGuards }).guards;
+  try {
+    if (guards) takeIpToken(guards, clientIp(req));
+  } catch (err) {
+    const { message, retryAfterSeconds } = err as CofferError;
+    return reply.code(429).header('retry-after', String(retryAfterSeconds ?? 60)).send({ error: message });
+  }
+  return reply.code(403).send({ error: 'signature invalid or expired' });
+}
+
+/**
+ * A client that stops sending an upload's body mid-way would hold the socket and a temp file
+ * forever (Fastify sets no request timeout); after this long without a byte the socket is
+ * destroyed, the write fails and the temp file is removed.
+ */
+const UPLOAD_IDLE_TIMEOUT_MS = 60_000;
 
 async function serveGet(storage: FsStorage, req: FilesRequest, reply: FastifyReply) {
   const key = req.params['*'];
   const grant = storage.signer.verify(key, req.query);
-  if (grant?.op !== 'get') return forbidden(reply);
+  if (grant?.op !== 'get') return forbidden(req, reply);
   const info = await storage.head(key);
   if (!info) throw new CofferError('NOT_FOUND', 'object not found');
   const size = info.sizeBytes;
@@ -78,10 +98,11 @@ async function serveGet(storage: FsStorage, req: FilesRequest, reply: FastifyRep
 async function servePut(storage: FsStorage, req: FilesRequest, reply: FastifyReply) {
   const key = req.params['*'];
   const grant = storage.signer.verify(key, req.query);
-  if (!grant || grant.op === 'get') return forbidden(reply);
+  if (!grant || grant.op === 'get') return forbidden(req, reply);
   // Like S3, a length or type other than the signed one is a signature failure.
-  if (Number(req.headers['content-length'] ?? NaN) !== grant.contentLength) return forbidden(reply);
-  if (grant.op === 'put' && req.headers['content-type'] !== grant.contentType) return forbidden(reply);
+  if (Number(req.headers['content-length'] ?? NaN) !== grant.contentLength) return forbidden(req, reply);
+  if (grant.op === 'put' && req.headers['content-type'] !== grant.contentType) return forbidden(req, reply);
+  req.raw.setTimeout(UPLOAD_IDLE_TIMEOUT_MS, () => req.raw.destroy(new Error('upload idle timeout')));
   const { etag } =
     grant.op === 'put'
       ? await storage.putWithEtag(key, req.raw, grant.contentLength)

@@ -7,12 +7,12 @@ import type { Deps } from '../deps.ts';
 import { notFound } from '../errors.ts';
 import { generateApiKey } from './auth.ts';
 
-function toKeyInfo(row: q.ApiKeyRow) {
+export function toKeyInfo(row: q.ApiKeyRow) {
   const { secretHash: _secretHash, ...info } = row;
   return { ...info, scopes: info.scopes as ApiKeyScope[] };
 }
 
-async function issueKey(db: DbOrTx, p: { tenantId: string; name: string; scopes: ApiKeyScope[] }) {
+export async function issueKey(db: DbOrTx, p: { tenantId: string; name: string; scopes: ApiKeyScope[] }) {
   const { key, prefix, secretHash } = generateApiKey();
   const row = await q.insertApiKey(db, { ...p, prefix, secretHash });
   return { ...toKeyInfo(row), key };
