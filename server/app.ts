@@ -3,7 +3,11 @@ import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from '@trpc/server/a
 import Fastify, { type FastifyInstance } from 'fastify';
 import { contextFactory } from './context.ts';
 import type { Deps } from './deps.ts';
+import { CofferError, toTRPCError } from './errors.ts';
+import { registerConsole } from './http/console.ts';
 import { registerFsRoutes } from './http/fs-routes.ts';
+import { answerInTrpcShape } from './http/trpc-errors.ts';
+import { clientIp, createRequestGuards, recordClientIps, takeIpToken } from './limits/index.ts';
 import { loggerOptions } from './logger.ts';
 import { appRouter, type AppRouter } from './routers/_app.ts';
 import { checkHealth } from './services/health.ts';
@@ -12,38 +16,65 @@ import { FsStorage } from './storage/fs.ts';
 export interface AppOptions {
   /** false in tests that want quiet output. */
   logger?: boolean;
+  /** Where log lines go instead of stdout: tests read them back to check redaction. */
+  logStream?: NodeJS.WritableStream;
 }
 
 /** Builds the HTTP + WebSocket app without listening: main.ts listens, tests use port 0. */
 export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<FastifyInstance> {
+  // JSON payloads are checked against maxInlineBytes by the service, which names the limit;
+  // leave room for superjson's envelope and JSON escaping so that check is the one that answers.
+  const bodyLimit = deps.config.limits.maxInlineBytes * 2 + 1024 * 1024;
   const app = Fastify({
-    logger: opts.logger === false ? false : loggerOptions(deps.config.logLevel),
-    // JSON payloads are checked against maxInlineBytes by the service, which names the limit;
-    // leave room for superjson's envelope and JSON escaping so that check is the one that answers.
-    bodyLimit: deps.config.limits.maxInlineBytes * 2 + 1024 * 1024,
+    logger: opts.logger === false ? false : loggerOptions(deps.config.logLevel, opts.logStream),
+    bodyLimit,
+    trustProxy: deps.config.guards.trustProxy,
+    // The tRPC route is `/trpc/:path`, and a batch's path lists every procedure ("a.b,c.d,...").
+    routerOptions: { maxParamLength: deps.config.guards.maxBatchSize * 64 },
     forceCloseConnections: 'idle',
   });
+  const guards = createRequestGuards(deps.config.guards);
+  recordClientIps(app);
 
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
-  await app.register(fastifyTRPCPlugin, {
-    prefix: '/trpc',
-    useWSS: true,
-    trpcOptions: {
-      router: appRouter,
-      createContext: contextFactory(deps),
-      keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 5_000 },
-      onError({ error, path }) {
-        if (error.code === 'INTERNAL_SERVER_ERROR') app.log.error({ err: error.cause ?? error, path }, 'internal error');
+  await app.register(async (scope) => {
+    answerInTrpcShape(scope, bodyLimit);
+    await scope.register(fastifyTRPCPlugin, {
+      prefix: '/trpc',
+      useWSS: true,
+      trpcOptions: {
+        router: appRouter,
+        createContext: contextFactory(deps, guards),
+        // Bodies Fastify does not parse itself would otherwise be unbounded.
+        maxBodySize: bodyLimit,
+        keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 5_000 },
+        onError({ error, path }) {
+          if (error.code === 'INTERNAL_SERVER_ERROR') app.log.error({ err: error.cause ?? error, path }, 'internal error');
+        },
+        responseMeta: ({ errors }) => retryAfterHeader(errors),
       },
-    },
-  } satisfies FastifyTRPCPluginOptions<AppRouter>);
+    } satisfies FastifyTRPCPluginOptions<AppRouter>);
+  });
 
-  if (deps.storage instanceof FsStorage) registerFsRoutes(app, deps.storage);
+  if (deps.storage instanceof FsStorage) registerFsRoutes(app, deps.storage, guards);
+  registerConsole(app);
 
-  app.get('/healthz', async (_req, reply) => {
+  app.get('/healthz', async (req, reply) => {
+    try {
+      takeIpToken(guards, clientIp(req));
+    } catch (err) {
+      const retryAfter = err instanceof CofferError ? err.retryAfterSeconds : undefined;
+      return reply.code(429).header('retry-after', String(retryAfter ?? 60)).send({ ok: false, error: toTRPCError(err).message });
+    }
     const health = await checkHealth(deps);
     return reply.code(health.ok ? 200 : 503).send({ ok: health.ok });
   });
 
   return app;
+}
+
+/** The longest Retry-After among a response's rate-limit errors (a batch can hold several). */
+function retryAfterHeader(errors: ReadonlyArray<{ cause?: unknown }>): { headers?: Record<string, string> } {
+  const wait = Math.max(0, ...errors.map((e) => (e.cause instanceof CofferError ? (e.cause.retryAfterSeconds ?? 0) : 0)));
+  return wait > 0 ? { headers: { 'retry-after': String(wait) } } : {};
 }

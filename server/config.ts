@@ -1,10 +1,16 @@
 import { z } from 'zod';
-import { DEFAULT_KINDS, DEFAULT_MAX_INLINE_BYTES, GiB, MiB } from '../shared/constants.ts';
+import { DEFAULT_KINDS, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_INLINE_BYTES, GiB, MiB } from '../shared/constants.ts';
+import { lifecycleConfig, lifecycleEnv, type LifecycleConfig } from './lifecycle/config.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number) => z.coerce.number().int().min(min);
+/** 'true'/'false' or a list of trusted proxy addresses/CIDRs, as Fastify's trustProxy takes them. */
+function trustProxy(s: string): boolean | string[] {
+  if (/^(true|false)$/.test(s)) return s === 'true';
+  return s.split(',').map((x) => x.trim()).filter(Boolean);
+}
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
 
 /**
@@ -37,7 +43,19 @@ export const envSchema = z.object({
   COFFER_PART_SIZE: int(5 * MiB).default(16 * MiB),
   COFFER_UPLOAD_URL_EXPIRY: int(60).default(6 * 60 * 60),
   COFFER_DOWNLOAD_URL_EXPIRY: int(1).default(24 * 60 * 60),
+  /** Events older than this are pruned; a client resuming from an older id misses what was pruned. */
+  COFFER_EVENT_RETENTION_DAYS: int(1).default(7),
+  /** Fastify's trustProxy: `true` (trust every hop) or comma-separated proxy addresses/CIDRs; then req.ip is the client behind them. */
+  COFFER_TRUST_PROXY: z.string().transform(trustProxy).default(false),
+  /** Requests per minute per API key, per instance (0: unlimited). */
+  COFFER_RATE_LIMIT_PER_MINUTE: int(0).default(1200),
+  /** Requests per minute per client address without a valid credential, per instance (0: unlimited). */
+  COFFER_RATE_LIMIT_ANON_PER_MINUTE: int(0).default(120),
+  COFFER_MAX_SUBSCRIPTIONS_PER_KEY: int(1).default(100),
+  /** Calls per batched HTTP request; keep the client's batch size (shared DEFAULT_MAX_BATCH_SIZE) at or below it. */
+  COFFER_MAX_BATCH_SIZE: int(1).default(DEFAULT_MAX_BATCH_SIZE),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ...lifecycleEnv,
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -65,6 +83,15 @@ export interface Limits {
   downloadUrlExpiry: number;
 }
 
+/** Abuse limits, enforced per instance (server/limits). */
+export interface GuardConfig {
+  trustProxy: boolean | string[];
+  ratePerMinute: number;
+  anonRatePerMinute: number;
+  maxSubscriptionsPerKey: number;
+  maxBatchSize: number;
+}
+
 export interface Config {
   /** null: start the embedded PostgreSQL under dataDir. */
   databaseUrl: string | null;
@@ -77,7 +104,11 @@ export interface Config {
   signingSecret?: string;
   allowedKinds: string[];
   limits: Limits;
+  eventRetentionDays: number;
+  guards: GuardConfig;
   logLevel: Env['LOG_LEVEL'];
+  /** Retention policy, cleanup schedule, prices: see server/lifecycle/config.ts. */
+  lifecycle: LifecycleConfig;
 }
 
 /** Parses the environment; throws one Error that names every bad variable. */
@@ -108,7 +139,16 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       uploadUrlExpiry: env.COFFER_UPLOAD_URL_EXPIRY,
       downloadUrlExpiry: env.COFFER_DOWNLOAD_URL_EXPIRY,
     },
+    eventRetentionDays: env.COFFER_EVENT_RETENTION_DAYS,
+    guards: {
+      trustProxy: env.COFFER_TRUST_PROXY,
+      ratePerMinute: env.COFFER_RATE_LIMIT_PER_MINUTE,
+      anonRatePerMinute: env.COFFER_RATE_LIMIT_ANON_PER_MINUTE,
+      maxSubscriptionsPerKey: env.COFFER_MAX_SUBSCRIPTIONS_PER_KEY,
+      maxBatchSize: env.COFFER_MAX_BATCH_SIZE,
+    },
     logLevel: env.LOG_LEVEL,
+    lifecycle: lifecycleConfig(env),
   };
 }
 

@@ -2,6 +2,10 @@ import { buildApp } from './app.ts';
 import { loadConfig, type Config } from './config.ts';
 import { createDb, runMigrations } from './db/index.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.ts';
+import { createEventHub } from './events/hub.ts';
+import { createPgPubSub } from './events/pubsub.ts';
+import { startCleanupScheduler } from './lifecycle/scheduler.ts';
+import { scheduleEventRetention } from './events/retention.ts';
 import { loadOrCreateSecrets } from './secrets.ts';
 import { createStorage } from './storage/index.ts';
 
@@ -28,14 +32,32 @@ async function main(): Promise<void> {
 
   let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
   const storage = createStorage(config.storage, { signingSecret: config.signingSecret, publicUrl: () => publicUrl });
-  const app = await buildApp({ config, db, storage, now: () => new Date() });
+  let onListenerError = (_err: unknown) => {};
+  const events = createEventHub(db, createPgPubSub({ url: databaseUrl, onError: (err) => onListenerError(err) }));
+  const app = await buildApp({ config, db, storage, events, now: () => new Date() });
+  onListenerError = (err) => app.log.warn({ err }, 'event listener lost its database connection; reconnecting');
+  const stopRetention = scheduleEventRetention(db, {
+    retentionDays: config.eventRetentionDays,
+    now: () => new Date(),
+    onResult: (deleted, err) => (err ? app.log.error({ err }, 'event retention failed') : deleted && app.log.info({ deleted }, 'pruned old events')),
+  });
+
+  const stopCleanup = startCleanupScheduler({ config, db, storage, events, now: () => new Date() }, {
+    onResult: (job, r) => app.log.info({ job, ...(r.status === 'ran' ? { run: r.run } : { status: r.status }) }, 'cleanup job finished'),
+    onError: (job, err) => app.log.error({ err, job }, 'cleanup job failed'),
+  });
 
   let stopping = false;
   const shutdown = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'shutting down: draining requests and closing sockets');
+    // app.close() closes every WebSocket (clients reconnect to another instance and resume);
+    // closing the hub afterwards ends any subscription generator still running.
+    stopRetention();
+    stopCleanup();
     await app.close().catch((err) => app.log.error({ err }, 'error while closing the server'));
+    await events.close().catch(() => {});
     await pool.end().catch(() => {});
     await embedded?.stop().catch((err) => app.log.error({ err }, 'error while stopping embedded PostgreSQL'));
     process.exit(exitCode);

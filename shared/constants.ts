@@ -27,3 +27,11 @@ export const DEFAULT_DOWNLOAD_EXPIRY_SECONDS = 24 * 60 * 60;
 export const MAX_URL_EXPIRY_SECONDS = 7 * 24 * 60 * 60;
 export const MAX_LIST_LIMIT = 100;
 export const DEFAULT_LIST_LIMIT = 50;
+
+/** Calls per batched HTTP request: the server's default COFFER_MAX_BATCH_SIZE and the client's batch size. */
+export const DEFAULT_MAX_BATCH_SIZE = 50;
+/** Active (not revoked, not expired) API keys a tenant may hold. */
+export const MAX_ACTIVE_KEYS_PER_TENANT = 100;
+/** Rotation: the old key keeps working this long by default, and at most MAX. */
+export const DEFAULT_KEY_GRACE_SECONDS = 24 * 60 * 60;
+export const MAX_KEY_GRACE_SECONDS = 30 * 24 * 60 * 60;

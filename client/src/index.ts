@@ -10,8 +10,20 @@ import {
 import superjson from 'superjson';
 import type { AppRouter } from '../../server/routers/_app.ts';
 import type { CofferErrorCode } from '../../shared/errors.ts';
+import { events, waitUntilReady, type EventsOptions, type EventStreamFilter, type ReadyArtifact, type ReadyTarget, type ReadyVersion, type WaitOptions } from './events.ts';
+import { prepareBytes, uploadWith, type UploadFn } from './upload.ts';
+import { DEFAULT_MAX_BATCH_SIZE } from '../../shared/constants.ts';
+import { rateLimitRetryLink } from './retry-link.ts';
+import { networkRetryLink } from './network-retry-link.ts';
 
-export type { AppRouter, RouterInputs, RouterOutputs } from '../../server/routers/_app.ts';
+// The published package's types come from wire.ts (the router without its server context).
+export type { AppRouter, Artifact, CofferEvent, CofferEventType, EventFilter, RouterInputs, RouterOutputs, UploadInstructions, Version } from './wire.ts';
+export { COFFER_ERROR_CODES, type CofferErrorCode } from '../../shared/errors.ts';
+export { DEFAULT_OFFLOAD_THRESHOLD, isOffloaded, jsonBytes, offloadMetadata, resolveMetadata, type Metadata, type OffloadOptions } from './offload.ts';
+export { networkRetryLink } from './network-retry-link.ts';
+export { completeTransfer, prepareBytes, uploadPrepared, uploadVersion, type PreparedSource, type UploadFn, type UploadOptions, type VersionUploadOptions } from './upload.ts';
+export { ArtifactNotReadyError, type EventsOptions, type EventStreamFilter, type ReadyArtifact, type ReadyTarget, type ReadyVersion, type WaitOptions } from './events.ts';
+export { sendToInstructions, TransferError, type ByteSource, type SendOptions, type TransferProgress } from './transfer.ts';
 
 export interface CofferClientOptions {
   /** Base URL of the Coffer server, e.g. http://127.0.0.1:3000 */
@@ -27,6 +39,16 @@ export interface CofferClientOptions {
 export type CofferClient = TRPCClient<AppRouter> & {
   /** Closes the WebSocket, if one was opened. */
   close(): Promise<void>;
+  /**
+   * Uploads a Blob or bytes straight to storage and returns the ready artifact, or with
+   * `{ version }` creates a project version with them as its snapshot. Paths and streams: node.ts.
+   */
+  upload: UploadFn<Blob | Uint8Array>;
+  /** The tenant's events as an async iterator; resumes after reconnects without gaps or repeats. */
+  events(filter?: EventStreamFilter, opts?: EventsOptions): ReturnType<typeof events>;
+  /** Resolves with the artifact once ready (at once if it already is); rejects with ArtifactNotReadyError on failure. */
+  waitUntilReady(target: { artifactId: string }, opts?: WaitOptions): Promise<ReadyArtifact>;
+  waitUntilReady(target: { versionId: string }, opts?: WaitOptions): Promise<ReadyVersion>;
 };
 
 /** Subscriptions go over a lazily opened WebSocket; everything else over batched HTTP. */
@@ -46,15 +68,25 @@ export function createCofferClient(opts: CofferClientOptions): CofferClient {
     transformer: superjson,
     fetch: opts.fetch,
     headers: () => ({ authorization: `Bearer ${opts.token}` }),
+    // The server refuses bigger batches (COFFER_MAX_BATCH_SIZE); long GET URLs are split instead of refused.
+    maxItems: DEFAULT_MAX_BATCH_SIZE,
+    maxURLLength: 8_000,
   });
   const client = createTRPCClient<AppRouter>({
     links: [
+      rateLimitRetryLink(),
+      networkRetryLink(),
       wsClient
         ? splitLink({ condition: (op) => op.type === 'subscription', true: wsLink({ client: wsClient, transformer: superjson }), false: http })
         : http,
     ],
   });
-  const helpers = { close: async () => wsClient?.close() };
+  const helpers = {
+    close: async () => wsClient?.close(),
+    upload: uploadWith(client, prepareBytes),
+    events: (filter?: EventStreamFilter, o?: EventsOptions) => events(client, filter, o),
+    waitUntilReady: (target: ReadyTarget, o?: WaitOptions) => waitUntilReady(client, target, o),
+  };
   // The tRPC client is a proxy that treats every property as a procedure path, so helpers are
   // layered on with a second proxy instead of being assigned onto it.
   return new Proxy(helpers, {
@@ -66,6 +98,10 @@ export interface CofferErrorShape {
   code: string;
   cofferCode: CofferErrorCode | null;
   httpStatus: number;
+  /** On BAD_REQUEST from input validation: z.flattenError of the zod issues. */
+  zodError: { formErrors: string[]; fieldErrors: Record<string, string[] | undefined> } | null;
+  /** On TOO_MANY_REQUESTS: seconds until a retry can succeed. */
+  retryAfterSeconds: number | null;
 }
 
 /** True for errors the Coffer server answered with; `e.data` then has the tRPC and Coffer codes. */

@@ -6,7 +6,9 @@ import {
   createTenantOutput,
   revokeApiKeyInput,
 } from '../../shared/schemas/admin.ts';
+import { adminListApiKeysInput, listApiKeysOutput, rotateApiKeyInput, rotateApiKeyOutput } from '../../shared/schemas/key.ts';
 import * as admin from '../services/admin.ts';
+import * as keys from '../services/api-keys.ts';
 import { adminProcedure, router } from '../trpc.ts';
 
 export const adminRouter = router({
@@ -18,6 +20,16 @@ export const adminRouter = router({
     .input(createApiKeyInput)
     .output(createdApiKeySchema)
     .mutation(({ ctx, input }) => admin.createApiKey(ctx.deps, input)),
+  /** Any tenant's keys, newest first; never their secrets or hashes. */
+  listApiKeys: adminProcedure
+    .input(adminListApiKeysInput)
+    .output(listApiKeysOutput)
+    .query(({ ctx, input }) => keys.listKeys(ctx.deps.db, input)),
+  /** A successor with the same name and scopes; the old key works until now + graceSeconds. */
+  rotateApiKey: adminProcedure
+    .input(rotateApiKeyInput)
+    .output(rotateApiKeyOutput)
+    .mutation(({ ctx, input }) => keys.rotateAnyKey(ctx.deps, input)),
   revokeApiKey: adminProcedure
     .input(revokeApiKeyInput)
     .output(apiKeyInfoSchema)

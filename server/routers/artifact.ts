@@ -9,7 +9,9 @@ import {
   listArtifactsOutput,
   putArtifactInput,
 } from '../../shared/schemas/artifact.ts';
+import { eventCursorOutput, onEventInput } from '../../shared/schemas/event-stream.ts';
 import { completeUploadInput, createUploadInput, createUploadOutput } from '../../shared/schemas/upload.ts';
+import * as events from '../events/subscription.ts';
 import * as artifacts from '../services/artifacts.ts';
 import * as uploads from '../services/uploads.ts';
 import { readProcedure, router, writeProcedure } from '../trpc.ts';
@@ -23,6 +25,11 @@ export const artifactRouter = router({
     .input(artifactIdInput)
     .output(getArtifactOutput)
     .query(({ ctx, input }) => artifacts.getArtifact(ctx.deps, ctx.tenant, input.id)),
+  /** Metadata only, any status or size: what a client checks downloaded bytes against. */
+  getInfo: readProcedure
+    .input(artifactIdInput)
+    .output(artifactSchema)
+    .query(async ({ ctx, input }) => artifacts.toArtifact(await artifacts.getRow(ctx.tenant, input.id))),
   list: readProcedure
     .input(listArtifactsInput)
     .output(listArtifactsOutput)
@@ -50,4 +57,13 @@ export const artifactRouter = router({
     .input(artifactIdInput)
     .output(artifactSchema)
     .mutation(({ ctx, input }) => uploads.abortUpload(ctx.deps, ctx.tenant, input.id)),
+  /** The tenant's newest event id: read it before checking state, then subscribe from it. */
+  eventCursor: readProcedure.output(eventCursorOutput).query(({ ctx }) => events.eventCursor(ctx.tenant)),
+  /**
+   * Live events, resumable. No `.output()`: tRPC would validate the iterable, not each event;
+   * every event is parsed with the shared zod schema in the service instead (events/filter.ts).
+   */
+  onEvent: readProcedure
+    .input(onEventInput)
+    .subscription(({ ctx, input, signal }) => events.streamEvents(ctx.deps, ctx.tenant, input, { signal, socket: ctx.socket })),
 });

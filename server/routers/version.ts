@@ -15,7 +15,9 @@ import {
   versionIdInput,
   versionSchema,
 } from '../../shared/schemas/version.ts';
+import { listProjectsInput, listProjectsOutput } from '../../shared/schemas/project.ts';
 import * as diffPacks from '../services/diff-packs.ts';
+import * as projects from '../services/projects.ts';
 import * as downloads from '../services/version-downloads.ts';
 import * as versions from '../services/versions.ts';
 import { readProcedure, router, writeProcedure } from '../trpc.ts';
@@ -29,6 +31,11 @@ export const versionRouter = router({
     .input(listVersionsInput)
     .output(listVersionsOutput)
     .query(({ ctx, input }) => versions.listVersionsPage(ctx.tenant, input)),
+  /** The tenant's projects by id; there is no project namespace, projects exist through their versions. */
+  listProjects: readProcedure
+    .input(listProjectsInput)
+    .output(listProjectsOutput)
+    .query(({ ctx, input }) => projects.listProjectsPage(ctx.tenant, input)),
   get: readProcedure
     .input(versionIdInput)
     .output(versionSchema)

@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,8 @@ import { buildApp } from '../../server/app.ts';
 import { loadConfig, type Config } from '../../server/config.ts';
 import { createDb } from '../../server/db/index.ts';
 import type { Deps } from '../../server/deps.ts';
+import { createEventHub } from '../../server/events/hub.ts';
+import { createPgPubSub } from '../../server/events/pubsub.ts';
 import { createStorage } from '../../server/storage/index.ts';
 import type { Storage } from '../../server/storage/types.ts';
 import { createCofferClient, type CofferClient } from '../../client/src/index.ts';
@@ -18,6 +21,8 @@ export interface TestServer {
   url: string;
   adminToken: string;
   deps: Deps;
+  /** The Fastify app, for tests that reach the WebSocket server (e.g. to drop connections). */
+  app: FastifyInstance;
   admin: CofferClient;
   /** A client for a fresh tenant, so tests never share data. */
   newTenant(name?: string): Promise<{ tenantId: string; apiKey: string; keyId: string; client: CofferClient }>;
@@ -31,7 +36,9 @@ const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
  * A real Coffer on port 0, against the run's Postgres and the chosen storage backend.
  * `overrides` tweak config; `storage` replaces the backend (e.g. one pointed at a dead endpoint).
  */
-export async function startTestServer(opts: { backend?: Backend; env?: Record<string, string>; storage?: (s: Storage) => Storage } = {}): Promise<TestServer> {
+export async function startTestServer(
+  opts: { backend?: Backend; env?: Record<string, string>; storage?: (s: Storage) => Storage; /** The app's clock (lifecycle tests move it). */ now?: () => Date; /** Log lines go here (at LOG_LEVEL) instead of nowhere. */ logStream?: NodeJS.WritableStream } = {},
+): Promise<TestServer> {
   const backend = opts.backend ?? 's3';
   const dataDir = await mkdtemp(join(tmpdir(), 'coffer-test-'));
   const base = loadConfig({ COFFER_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...opts.env });
@@ -46,8 +53,10 @@ export async function startTestServer(opts: { backend?: Backend; env?: Record<st
   let url = '';
   const real = createStorage(config.storage, { signingSecret: config.signingSecret!, publicUrl: () => url });
   const storage = opts.storage ? opts.storage(real) : real;
-  const deps: Deps = { config, db, storage, now: () => new Date() };
-  const app = await buildApp(deps, { logger: false });
+  const events = createEventHub(db, createPgPubSub({ url: config.databaseUrl!, minBackoffMs: 50, maxBackoffMs: 500 }));
+  await events.ready;
+  const deps: Deps = { config, db, storage, events, now: opts.now ?? (() => new Date()) };
+  const app = await buildApp(deps, opts.logStream ? { logStream: opts.logStream } : { logger: false });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
   const clients: CofferClient[] = [];
   const client = (token: string) => {
@@ -60,6 +69,7 @@ export async function startTestServer(opts: { backend?: Backend; env?: Record<st
     url,
     adminToken: ADMIN_TOKEN,
     deps,
+    app,
     admin,
     client,
     async newTenant(name = 'test tenant') {
@@ -69,6 +79,7 @@ export async function startTestServer(opts: { backend?: Backend; env?: Record<st
     async close() {
       await Promise.all(clients.map((c) => c.close()));
       await app.close();
+      await events.close();
       await pool.end();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, asc, eq, gt, type SQL } from 'drizzle-orm';
 import type { DbOrTx, Tx } from '../index.ts';
 import { projects } from '../schema/index.ts';
 
@@ -33,4 +33,23 @@ export async function setCurrentVersion(tx: Tx, p: { tenantId: string; projectId
     .update(projects)
     .set({ currentVersionId: p.versionId })
     .where(and(eq(projects.tenantId, p.tenantId), eq(projects.id, p.projectId)));
+}
+
+export interface ListProjectsParams {
+  tenantId: string;
+  limit: number;
+  /** The last project id of the previous page. */
+  afterId?: string;
+}
+
+/** By id, keyset-paginated: the primary key (tenant_id, id) is the index, so no migration is needed. */
+export async function listProjects(db: DbOrTx, p: ListProjectsParams): Promise<ProjectRow[]> {
+  const where: SQL[] = [eq(projects.tenantId, p.tenantId)];
+  if (p.afterId !== undefined) where.push(gt(projects.id, p.afterId));
+  return db
+    .select()
+    .from(projects)
+    .where(and(...where))
+    .orderBy(asc(projects.id))
+    .limit(p.limit);
 }
