@@ -12,8 +12,24 @@ export type DbOrTx = Db | Tx;
 
 const migrationsFolder = fileURLToPath(new URL('../../drizzle/migrations', import.meta.url));
 
+/**
+ * The role the service works as (created by migration 0004_rls): it owns no table and is not a
+ * superuser, so row-level security binds it. The login user in DATABASE_URL owns the tables and
+ * runs migrations; it must be a member of this role.
+ */
+export const APP_ROLE = 'coffer_app';
+
+/**
+ * The pool of the service. Every connection it opens works as APP_ROLE.
+ *
+ * The role is set in the connection's startup packet (`options=-c role=coffer_app`) rather than
+ * by a `SET ROLE` from the pool's 'connect' event: a failing SET ROLE (role missing, membership
+ * revoked) would be a rejected query while the queries queued behind it ran on as the owner, i.e.
+ * it would fail open; a bad startup option fails the connection itself, i.e. closed. It also
+ * costs no round trip, and `RESET ROLE` / `DISCARD ALL` return to coffer_app, not to the owner.
+ */
 export function createDb(url: string, opts: { max?: number } = {}): { db: Db; pool: pg.Pool } {
-  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, connectionTimeoutMillis: 5_000 });
+  const pool = new pg.Pool({ connectionString: withAppRole(url), max: opts.max ?? 10, connectionTimeoutMillis: 5_000 });
   // An idle client that loses its server (restart, failover) emits 'error'; without a listener that kills the process.
   pool.on('error', () => {});
   // pg-pool listens for a client's errors only while it is idle. A client checked out for a
@@ -22,6 +38,14 @@ export function createDb(url: string, opts: { max?: number } = {}): { db: Db; po
   // already rejected by then, and the pool drops it on release, so the event itself can be ignored.
   pool.on('connect', (client) => client.on('error', () => {}));
   return { db: drizzle({ client: pool, schema, casing: 'snake_case' }), pool };
+}
+
+/** Adds `-c role=coffer_app` to the URL's `options` (kept, if it has any: pg takes one from the URL over the config). */
+function withAppRole(url: string): string {
+  const u = new URL(url);
+  const options = u.searchParams.get('options');
+  u.searchParams.set('options', `${options ? `${options} ` : ''}-c role=${APP_ROLE}`);
+  return u.toString();
 }
 
 /** Arbitrary constant: the advisory lock that serialises migrations across instances starting together. */
@@ -33,6 +57,9 @@ export async function runMigrations(url: string): Promise<void> {
   await client.connect();
   try {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    // Migrations run as the owner, past row-level security (coffer_system policy), so a data
+    // migration sees every tenant's rows. This connection is not the pool's: it stays the owner.
+    await client.query(`select set_config('app.bypass_rls', 'on', false)`);
     await migrate(drizzle({ client, casing: 'snake_case' }), { migrationsFolder });
   } finally {
     await client.end(); // ending the session releases the lock
@@ -47,6 +74,21 @@ export async function runMigrations(url: string): Promise<void> {
 export function withTenant<T>(db: Db, tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select set_config('app.tenant_id', ${tenantId}, true)`);
+    return fn(tx);
+  });
+}
+
+/**
+ * The narrow way past row-level security, for the paths that must cross tenants or run before a
+ * tenant is known: API-key lookup in authentication, the admin-token services, event retention,
+ * the lifecycle jobs' cross-tenant reads. One transaction that switches back to the login user
+ * (the tables' owner: `role` = none) and sets `app.bypass_rls`, which the owner-only
+ * `coffer_system` policy asks for; both revert at commit or rollback, so the pooled connection
+ * is coffer_app again afterwards. Anything tenant-facing goes through withTenant instead.
+ */
+export function withSystem<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select set_config('role', 'none', true), set_config('app.bypass_rls', 'on', true)`);
     return fn(tx);
   });
 }

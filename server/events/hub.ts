@@ -1,5 +1,5 @@
 import type { CofferEvent } from '../../shared/schemas/events.ts';
-import type { Db } from '../db/index.ts';
+import { withTenant, type Db } from '../db/index.ts';
 import { readEventsByIds } from '../db/queries/events.ts';
 import { rowToEvent } from './filter.ts';
 import type { PubSub } from './pubsub.ts';
@@ -17,7 +17,10 @@ export interface EventSink {
 /**
  * One per instance: turns the pub/sub's pointers into event rows and hands them to the local
  * subscriptions of the row's tenant. Notifications for tenants without local subscribers cost
- * nothing; the others are batched, so a burst of NOTIFYs becomes one `id = any(...)` query.
+ * nothing; the others are batched, so a burst of NOTIFYs becomes one `id = any(...)` query per
+ * tenant. Each tenant's ids are read in that tenant's own transaction (withTenant), so row-level
+ * security decides what a notification can reveal: a payload naming tenant B with an id of A's
+ * event reads nothing.
  */
 export interface EventHub {
   subscribe(tenantId: string, sink: EventSink): () => void;
@@ -33,7 +36,7 @@ const MAX_IDS_PER_READ = 1000;
 
 export function createEventHub(db: Db, pubsub: PubSub): EventHub {
   const byTenant = new Map<string, Set<EventSink>>();
-  let pending: number[] = [];
+  let pending: Array<{ tenantId: string; id: number }> = [];
   let flushing: Promise<void> | null = null;
   let size = 0;
 
@@ -44,18 +47,20 @@ export function createEventHub(db: Db, pubsub: PubSub): EventHub {
   // notifications arriving during a read simply join the next batch.
   async function flush(): Promise<void> {
     while (pending.length) {
-      const ids = pending.slice(0, MAX_IDS_PER_READ);
-      pending = pending.slice(ids.length);
-      let rows;
-      try {
-        rows = await readEventsByIds(db, ids);
-      } catch {
-        // The database hiccupped: these events were not delivered. Every subscription re-reads
-        // from its own cursor (and fails over to the client's retry if the database stays down).
-        for (const s of everySink()) s.resync();
-        continue;
+      const batch = pending.slice(0, MAX_IDS_PER_READ);
+      pending = pending.slice(batch.length);
+      for (const [tenantId, ids] of idsByTenant(batch)) {
+        let rows;
+        try {
+          rows = await withTenant(db, tenantId, (tx) => readEventsByIds(tx, ids));
+        } catch {
+          // The database hiccupped: these events were not delivered. The tenant's subscriptions
+          // re-read from their own cursors (and fail over to the client's retry if it stays down).
+          for (const s of sinksOf(tenantId)) s.resync();
+          continue;
+        }
+        deliver(rows.map((r) => [r.tenantId, rowToEvent(r)] as const));
       }
-      deliver(rows.map((r) => [r.tenantId, rowToEvent(r)] as const));
     }
   }
 
@@ -76,7 +81,7 @@ export function createEventHub(db: Db, pubsub: PubSub): EventHub {
       return;
     }
     if (!byTenant.has(m.tenantId)) return;
-    pending.push(m.id);
+    pending.push({ tenantId: m.tenantId, id: m.id });
     flushing ??= flush().finally(() => (flushing = null));
   });
 
@@ -104,4 +109,15 @@ export function createEventHub(db: Db, pubsub: PubSub): EventHub {
       await pubsub.close();
     },
   };
+}
+
+/** A batch's ids per tenant, each list in arrival order (which is id order per tenant). */
+function idsByTenant(batch: Array<{ tenantId: string; id: number }>): Map<string, number[]> {
+  const groups = new Map<string, number[]>();
+  for (const { tenantId, id } of batch) {
+    const g = groups.get(tenantId);
+    if (g) g.push(id);
+    else groups.set(tenantId, [id]);
+  }
+  return groups;
 }

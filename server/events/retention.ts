@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Db } from '../db/index.ts';
+import { withSystem, type Db } from '../db/index.ts';
 import { pruneEvents } from '../db/queries/events.ts';
 
 /** Arbitrary constant: the advisory lock that lets one instance at a time prune the event log. */
@@ -9,10 +9,11 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /**
  * Prunes events older than `retentionDays`, unless another instance is already doing it
  * (`pg_try_advisory_xact_lock`: skip, don't queue). Returns the rows deleted, or null when
- * skipped. The lifecycle issue's job scheduler can call this directly.
+ * skipped. The lifecycle issue's job scheduler can call this directly. Prunes every tenant's
+ * events, so it runs past row-level security (withSystem).
  */
 export async function pruneEventLog(db: Db, retentionDays: number, now: Date): Promise<number | null> {
-  return db.transaction(async (tx) => {
+  return withSystem(db, async (tx) => {
     const r = await tx.execute<{ locked: boolean }>(sql`select pg_try_advisory_xact_lock(${RETENTION_LOCK}) as locked`);
     if (!r.rows[0]?.locked) return null;
     return pruneEvents(tx, new Date(now.getTime() - retentionDays * DAY_MS));

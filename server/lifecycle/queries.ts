@@ -1,12 +1,12 @@
 /**
  * The jobs' cross-tenant reads, and the per-tenant writes they make. The lifecycle's cross-tenant
- * queries live in server/lifecycle/ only (here, runs.ts for cleanup_runs, usage.ts's adminUsage),
- * so the coming row-level-security change wraps them in its bypass helper in one folder. Writes of
- * a tenant's rows and events go through `withTenant`.
+ * queries live in server/lifecycle/ only (here, and usage.ts's adminUsage; cleanup_runs in runs.ts
+ * is not tenant-scoped), and each runs through `withSystem`, past row-level security. Reads of one
+ * tenant's rows and every write of a tenant's rows and events go through `withTenant`.
  */
 import { and, asc, eq, gt, inArray, ne, notExists, sql, type SQL } from 'drizzle-orm';
 import type { NewCofferEvent } from '../../shared/schemas/events.ts';
-import { withTenant, type Db, type Tx } from '../db/index.ts';
+import { withSystem, withTenant, type Db, type Tx } from '../db/index.ts';
 import { appendEvent, EVENTS_CHANNEL } from '../db/queries/events.ts';
 import { artifacts, diffPacks, events, projects, tenants, versions } from '../db/schema/index.ts';
 
@@ -29,42 +29,48 @@ type Status = Doomed['status'];
 /** One keyset page of artifacts matching `where`, in id order (stable while rows are removed). */
 export function artifactPage(db: Db, p: { where: SQL | undefined; afterId: string | null; limit: number }): Promise<Doomed[]> {
   const where = and(p.where, p.afterId ? gt(artifacts.id, p.afterId) : undefined);
-  return db.select(doomedColumns).from(artifacts).where(where).orderBy(asc(artifacts.id)).limit(p.limit);
+  return withSystem(db, (tx) => tx.select(doomedColumns).from(artifacts).where(where).orderBy(asc(artifacts.id)).limit(p.limit));
 }
 
 /** Like artifactPage, with the owner's plan: the TTL depends on it. */
 export function artifactPageWithPlan(db: Db, p: { where: SQL | undefined; afterId: string | null; limit: number }) {
   const where = and(p.where, p.afterId ? gt(artifacts.id, p.afterId) : undefined);
-  return db
-    .select({ ...doomedColumns, plan: tenants.plan })
-    .from(artifacts)
-    .innerJoin(tenants, eq(tenants.id, artifacts.tenantId))
-    .where(where)
-    .orderBy(asc(artifacts.id))
-    .limit(p.limit);
+  return withSystem(db, (tx) =>
+    tx
+      .select({ ...doomedColumns, plan: tenants.plan })
+      .from(artifacts)
+      .innerJoin(tenants, eq(tenants.id, artifacts.tenantId))
+      .where(where)
+      .orderBy(asc(artifacts.id))
+      .limit(p.limit),
+  );
 }
 
 /** Projects with at least one ready snapshot, keyset-paginated on (tenant, project). */
 export async function projectsWithSnapshots(db: Db, p: { after: { tenantId: string; projectId: string } | null; limit: number }) {
   const after = p.after ? sql`(${versions.tenantId}, ${versions.projectId}) > (${p.after.tenantId}, ${p.after.projectId})` : undefined;
-  return db
-    .selectDistinct({ tenantId: versions.tenantId, projectId: versions.projectId, plan: tenants.plan })
-    .from(versions)
-    .innerJoin(artifacts, and(eq(artifacts.tenantId, versions.tenantId), eq(artifacts.id, versions.snapshotArtifactId)))
-    .innerJoin(tenants, eq(tenants.id, versions.tenantId))
-    .where(and(eq(artifacts.status, 'ready'), after))
-    .orderBy(asc(versions.tenantId), asc(versions.projectId))
-    .limit(p.limit);
+  return withSystem(db, (tx) =>
+    tx
+      .selectDistinct({ tenantId: versions.tenantId, projectId: versions.projectId, plan: tenants.plan })
+      .from(versions)
+      .innerJoin(artifacts, and(eq(artifacts.tenantId, versions.tenantId), eq(artifacts.id, versions.snapshotArtifactId)))
+      .innerJoin(tenants, eq(tenants.id, versions.tenantId))
+      .where(and(eq(artifacts.status, 'ready'), after))
+      .orderBy(asc(versions.tenantId), asc(versions.projectId))
+      .limit(p.limit),
+  );
 }
 
-/** A project's ready snapshots with what classifySnapshots needs. */
+/** A project's ready snapshots with what classifySnapshots needs: one tenant's, so withTenant. */
 export function readySnapshots(db: Db, p: { tenantId: string; projectId: string }) {
-  return db
-    .select({ artifact: doomedColumns, versionId: versions.id, versionCreatedAt: versions.createdAt, pinned: versions.pinned, currentVersionId: projects.currentVersionId })
-    .from(versions)
-    .innerJoin(artifacts, and(eq(artifacts.tenantId, versions.tenantId), eq(artifacts.id, versions.snapshotArtifactId)))
-    .innerJoin(projects, and(eq(projects.tenantId, versions.tenantId), eq(projects.id, versions.projectId)))
-    .where(and(eq(versions.tenantId, p.tenantId), eq(versions.projectId, p.projectId), eq(artifacts.status, 'ready')));
+  return withTenant(db, p.tenantId, (tx) =>
+    tx
+      .select({ artifact: doomedColumns, versionId: versions.id, versionCreatedAt: versions.createdAt, pinned: versions.pinned, currentVersionId: projects.currentVersionId })
+      .from(versions)
+      .innerJoin(artifacts, and(eq(artifacts.tenantId, versions.tenantId), eq(artifacts.id, versions.snapshotArtifactId)))
+      .innerJoin(projects, and(eq(projects.tenantId, versions.tenantId), eq(projects.id, versions.projectId)))
+      .where(and(eq(versions.tenantId, p.tenantId), eq(versions.projectId, p.projectId), eq(artifacts.status, 'ready'))),
+  );
 }
 
 const versionExists = (id: typeof diffPacks.fromVersionId | typeof diffPacks.toVersionId) =>
@@ -72,34 +78,38 @@ const versionExists = (id: typeof diffPacks.fromVersionId | typeof diffPacks.toV
 
 /** Diff packs whose from- or to-version is gone (diff_packs has no FK on them by design). */
 export function orphanPackPage(db: Db, p: { afterId: string | null; limit: number }): Promise<Doomed[]> {
-  return db
-    .select(doomedColumns)
-    .from(diffPacks)
-    .innerJoin(artifacts, and(eq(artifacts.tenantId, diffPacks.tenantId), eq(artifacts.id, diffPacks.artifactId)))
-    .where(
-      and(
-        ne(artifacts.status, 'deleted'),
-        sql`not (${versionExists(diffPacks.fromVersionId)} and ${versionExists(diffPacks.toVersionId)})`,
-        p.afterId ? gt(artifacts.id, p.afterId) : undefined,
-      ),
-    )
-    .orderBy(asc(artifacts.id))
-    .limit(p.limit);
+  return withSystem(db, (tx) =>
+    tx
+      .select(doomedColumns)
+      .from(diffPacks)
+      .innerJoin(artifacts, and(eq(artifacts.tenantId, diffPacks.tenantId), eq(artifacts.id, diffPacks.artifactId)))
+      .where(
+        and(
+          ne(artifacts.status, 'deleted'),
+          sql`not (${versionExists(diffPacks.fromVersionId)} and ${versionExists(diffPacks.toVersionId)})`,
+          p.afterId ? gt(artifacts.id, p.afterId) : undefined,
+        ),
+      )
+      .orderBy(asc(artifacts.id))
+      .limit(p.limit),
+  );
 }
 
 /** Of `keys`, those some pending or ready artifact still owns; failed and deleted rows own no bytes. */
 export async function ownedKeys(db: Db, keys: string[]): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
-  const rows = await db
-    .selectDistinct({ key: artifacts.storageKey })
-    .from(artifacts)
-    .where(and(inArray(artifacts.storageKey, keys), inArray(artifacts.status, ['pending', 'ready'])));
+  const rows = await withSystem(db, (tx) =>
+    tx
+      .selectDistinct({ key: artifacts.storageKey })
+      .from(artifacts)
+      .where(and(inArray(artifacts.storageKey, keys), inArray(artifacts.status, ['pending', 'ready']))),
+  );
   return new Set(rows.map((r) => r.key));
 }
 
 export async function existingTenants(db: Db, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  const rows = await db.select({ id: tenants.id }).from(tenants).where(inArray(tenants.id, ids));
+  const rows = await withSystem(db, (tx) => tx.select({ id: tenants.id }).from(tenants).where(inArray(tenants.id, ids)));
   return new Set(rows.map((r) => r.id));
 }
 

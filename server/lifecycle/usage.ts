@@ -1,6 +1,6 @@
 import { and, count, eq, gt, inArray, sql, sum } from 'drizzle-orm';
 import type { Usage } from '../../shared/schemas/lifecycle.ts';
-import type { DbOrTx } from '../db/index.ts';
+import { withSystem, type DbOrTx } from '../db/index.ts';
 import { artifacts, tenants, usageAlerts } from '../db/schema/index.ts';
 import type { Deps } from '../deps.ts';
 import type { TenantScope } from '../trpc.ts';
@@ -100,15 +100,15 @@ async function recordAlert(deps: Deps, tenant: TenantScope, now: Date, estimateU
   if (inserted.length) lifecycleLog(deps.config.logLevel).warn({ tenantId: tenant.id, estimateUsd, thresholdUsd }, 'estimated monthly storage cost is above the alert threshold');
 }
 
-/** Totals per tenant across the deployment (operators), optionally one tenant. Cross-tenant by design. */
+/** Totals per tenant across the deployment (operators), optionally one tenant. Cross-tenant by design, so withSystem. */
 export async function adminUsage(deps: Deps, input: { tenantId?: string }) {
   const { db, config } = deps;
   const ids = input.tenantId ? [input.tenantId] : undefined;
-  const [stored, ops, names] = await Promise.all([
-    storedBy(db, ids),
-    opsBy(db, { since: cutoff(deps.now(), WINDOW_DAYS), partSize: config.limits.partSize, tenantIds: ids }),
-    db.select().from(tenants).where(ids ? inArray(tenants.id, ids) : undefined),
-  ]);
+  const { stored, ops, names } = await withSystem(db, async (tx) => ({
+    stored: await storedBy(tx, ids),
+    ops: await opsBy(tx, { since: cutoff(deps.now(), WINDOW_DAYS), partSize: config.limits.partSize, tenantIds: ids }),
+    names: await tx.select().from(tenants).where(ids ? inArray(tenants.id, ids) : undefined),
+  }));
   const perTenant = new Map<string, Bucket>();
   for (const r of stored) add(perTenant, r.tenantId, { bytes: r.bytes, objects: r.objects });
   const opsOf = new Map(ops.map((o) => [o.tenantId, o]));

@@ -24,7 +24,7 @@ export const adminRouter = router({
   listApiKeys: adminProcedure
     .input(adminListApiKeysInput)
     .output(listApiKeysOutput)
-    .query(({ ctx, input }) => keys.listKeys(ctx.deps.db, input)),
+    .query(({ ctx, input }) => keys.listAnyKeys(ctx.deps, input)),
   /** A successor with the same name and scopes; the old key works until now + graceSeconds. */
   rotateApiKey: adminProcedure
     .input(rotateApiKeyInput)

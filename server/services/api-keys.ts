@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { MAX_ACTIVE_KEYS_PER_TENANT, type ApiKeyScope } from '../../shared/constants.ts';
 import type { createOwnApiKeyInput, rotateApiKeyInput } from '../../shared/schemas/key.ts';
-import type { DbOrTx } from '../db/index.ts';
+import { withSystem, type DbOrTx } from '../db/index.ts';
 import * as q from '../db/queries/api-keys.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
@@ -16,6 +16,11 @@ export async function listKeys(db: DbOrTx, p: { tenantId: string; limit: number;
   const page = rows.slice(0, p.limit);
   const last = page.at(-1);
   return { items: page.map(toKeyInfo), nextCursor: rows.length > p.limit && last ? encodeCursor(last) : null };
+}
+
+/** Any tenant's keys, for the admin token: past row-level security (withSystem). */
+export function listAnyKeys(deps: Deps, p: { tenantId: string; limit: number; cursor?: string }) {
+  return withSystem(deps.db, (tx) => listKeys(tx, p));
 }
 
 export function listOwnKeys(tenant: TenantScope, p: { limit: number; cursor?: string }) {
@@ -37,8 +42,9 @@ export async function rotateKey(db: DbOrTx, now: Date, p: z.output<typeof rotate
   return { apiKey, previous: toKeyInfo(previous) };
 }
 
+/** The admin token rotates any tenant's key: past row-level security (withSystem). */
 export function rotateAnyKey(deps: Deps, input: z.output<typeof rotateApiKeyInput>) {
-  return deps.db.transaction((tx) => rotateKey(tx, deps.now(), input));
+  return withSystem(deps.db, (tx) => rotateKey(tx, deps.now(), input));
 }
 
 export function rotateOwnKey(deps: Deps, tenant: TenantScope, input: z.output<typeof rotateApiKeyInput>) {

@@ -3,6 +3,7 @@ import { and, eq, isNull, lt, or } from 'drizzle-orm';
 import type { ApiKeyScope } from '../../shared/constants.ts';
 import type { Principal } from '../context.ts';
 import { apiKeys } from '../db/schema/index.ts';
+import { withSystem, withTenant } from '../db/index.ts';
 import type { Deps } from '../deps.ts';
 
 /**
@@ -34,17 +35,21 @@ export async function authenticate(deps: Deps, token: string | undefined): Promi
   const m = KEY_RE.exec(token);
   if (!m) return { kind: 'anonymous', reason: 'malformed API key' };
   const [, prefix, secret] = m as unknown as [string, string, string];
-  const [row] = await deps.db.select().from(apiKeys).where(eq(apiKeys.prefix, prefix)).limit(1);
+  // The tenant is what the key tells us, so the lookup runs before any tenant is known: withSystem.
+  const [row] = await withSystem(deps.db, (tx) => tx.select().from(apiKeys).where(eq(apiKeys.prefix, prefix)).limit(1));
   if (!row || !safeEqual(row.secretHash, sha256Hex(secret))) return { kind: 'anonymous', reason: 'unknown API key' };
   if (row.revokedAt) return { kind: 'anonymous', reason: 'API key revoked' };
   const now = deps.now();
   if (row.expiresAt && row.expiresAt <= now) return { kind: 'anonymous', reason: 'API key expired (rotated)' };
   if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
     const stale = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
-    await deps.db
-      .update(apiKeys)
-      .set({ lastUsedAt: now })
-      .where(and(eq(apiKeys.id, row.id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, stale))));
+    // Now the tenant is known and the key verified: the write is the tenant's own.
+    await withTenant(deps.db, row.tenantId, (tx) =>
+      tx
+        .update(apiKeys)
+        .set({ lastUsedAt: now })
+        .where(and(eq(apiKeys.id, row.id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, stale)))),
+    );
   }
   return { kind: 'tenant', tenantId: row.tenantId, keyId: row.id, scopes: row.scopes as ApiKeyScope[] };
 }

@@ -35,7 +35,7 @@ function progressLog() {
 const dropConnections = (server?: TestServer) => server?.app.server.closeAllConnections();
 
 const storageKey = async (server: TestServer, id: string) =>
-  (await server.deps.db.query.artifacts.findFirst({ where: (a, { eq }) => eq(a.id, id) }))!.storageKey;
+  (await server.systemDb.query.artifacts.findFirst({ where: (a, { eq }) => eq(a.id, id) }))!.storageKey;
 
 describe.each(BACKENDS)('client upload and download helpers on %s', (backend) => {
   let server: TestServer;

@@ -225,7 +225,7 @@ describe('resilience and limits', () => {
     const first = it.next();
     const ids = [(await put(t.onA, -1)).id];
     await first;
-    const killed = await a.deps.db.execute<{ ok: boolean }>(sql`select pg_terminate_backend(pid) as ok from pg_stat_activity where query ilike 'LISTEN%'`);
+    const killed = await a.systemDb.execute<{ ok: boolean }>(sql`select pg_terminate_backend(pid) as ok from pg_stat_activity where query ilike 'LISTEN%'`);
     expect(killed.rows.length).toBeGreaterThanOrEqual(2); // A's and B's listeners at least
     for (let i = 0; i < 30; i++) {
       ids.push((await put(t.onA, i)).id);
@@ -233,7 +233,7 @@ describe('resilience and limits', () => {
     }
     const rest = await take(it, 30);
     expectExactlyOnceInOrder(rest, ids.slice(1));
-    const listening = await a.deps.db.execute(sql`select 1 from pg_stat_activity where query ilike 'LISTEN%'`);
+    const listening = await a.systemDb.execute(sql`select 1 from pg_stat_activity where query ilike 'LISTEN%'`);
     expect(listening.rows.length).toBeGreaterThanOrEqual(2);
     stop.abort();
   });
@@ -269,9 +269,9 @@ describe('resilience and limits', () => {
     const t = await a.newTenant();
     const db = a.deps.db;
     const day = 24 * 60 * 60 * 1000;
-    await db.insert(eventsTable).values({ tenantId: t.tenantId, type: 'artifact_deleted', data: { kind: 'x' }, createdAt: new Date(Date.now() - 8 * day) });
+    await a.systemDb.insert(eventsTable).values({ tenantId: t.tenantId, type: 'artifact_deleted', data: { kind: 'x' }, createdAt: new Date(Date.now() - 8 * day) });
     const fresh = await put(t.client);
-    const mine = () => db.select({ artifactId: eventsTable.artifactId }).from(eventsTable).where(eq(eventsTable.tenantId, t.tenantId));
+    const mine = () => a.systemDb.select({ artifactId: eventsTable.artifactId }).from(eventsTable).where(eq(eventsTable.tenantId, t.tenantId));
     // Another instance holds the lock: this one skips.
     const skipped = await db.transaction(async (tx) => {
       await tx.execute(sql`select pg_advisory_xact_lock(${0x0c0fe7e})`);
@@ -281,6 +281,6 @@ describe('resilience and limits', () => {
     expect(await mine()).toHaveLength(2);
     expect(await pruneEventLog(db, 7, new Date())).toBeGreaterThanOrEqual(1);
     expect(await mine()).toEqual([{ artifactId: fresh.id }]);
-    expect(await db.select().from(eventsTable).where(and(eq(eventsTable.tenantId, t.tenantId), eq(eventsTable.type, 'artifact_deleted')))).toEqual([]);
+    expect(await a.systemDb.select().from(eventsTable).where(and(eq(eventsTable.tenantId, t.tenantId), eq(eventsTable.type, 'artifact_deleted')))).toEqual([]);
   });
 });

@@ -146,7 +146,7 @@ describe('database connection killed mid-request', () => {
       void killBackendBlockedByUs().finally(() => admin.query('rollback'));
     };
     await failsFast(t.client.artifact.put.mutate({ kind: 'attachment', payload: { crash: true } }), 'SERVICE_UNAVAILABLE');
-    const rows = await server.deps.db.select().from(artifacts).where(eq(artifacts.tenantId, t.tenantId));
+    const rows = await server.systemDb.select().from(artifacts).where(eq(artifacts.tenantId, t.tenantId));
     expect(rows).toHaveLength(1);
     expect(rows[0]!.status).toBe('pending'); // the object exists; the cleanup's stale-uploads pass reclaims it
     expect(await server.deps.storage.head(rows[0]!.storageKey)).not.toBeNull();
@@ -156,7 +156,7 @@ describe('database connection killed mid-request', () => {
 
 describe('after every fault', () => {
   it('has no ready row without its object', async () => {
-    const ready = await server.deps.db.select().from(artifacts).where(and(inArray(artifacts.tenantId, tenants), eq(artifacts.status, 'ready')));
+    const ready = await server.systemDb.select().from(artifacts).where(and(inArray(artifacts.tenantId, tenants), eq(artifacts.status, 'ready')));
     expect(ready.length).toBeGreaterThan(0);
     for (const row of ready) expect(await server.deps.storage.head(row.storageKey), row.id).not.toBeNull();
   });

@@ -40,7 +40,7 @@ describe('storage unreachable', () => {
     const t = await server.newTenant();
     const err = await expectTrpcError(t.client.artifact.put.mutate({ kind: 'attachment', payload: { a: 1 } }), 'SERVICE_UNAVAILABLE');
     expect(err.message).not.toMatch(/127\.0\.0\.1|S3RVER|secret/i);
-    const rows = await server.deps.db.select().from(artifacts).where(eq(artifacts.tenantId, t.tenantId));
+    const rows = await server.systemDb.select().from(artifacts).where(eq(artifacts.tenantId, t.tenantId));
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ status: 'failed' });
     expect((await t.client.artifact.list.query({ status: 'ready' })).items).toEqual([]);

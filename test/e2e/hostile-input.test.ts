@@ -150,7 +150,7 @@ describe.each(BACKENDS)('hostile input against the %s backend', (backend) => {
     const keys = await server.admin.admin.listApiKeys.query({ tenantId: world.victim.tenantId });
     expect(keys.items.every((k) => k.revokedAt === null && k.expiresAt === null)).toBe(true);
     expect((await v.version.list.query({ projectId: world.victimProject })).items).toHaveLength(2);
-    const ready = await server.deps.db
+    const ready = await server.systemDb
       .select()
       .from(artifacts)
       .where(and(inArray(artifacts.tenantId, [world.victim.tenantId, world.attacker.tenantId]), eq(artifacts.status, 'ready')));

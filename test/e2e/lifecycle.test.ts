@@ -39,7 +39,7 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
   /** Armed by the crash test: deleteMany of this tenant's keys fails after its first call. */
   let crashTenant: string | null = null;
   let slowList = false;
-  const db = () => server.deps.db;
+  const db = () => server.systemDb;
   const cleanupEvents = (tenantId: string) =>
     db().select().from(events).where(and(eq(events.tenantId, tenantId), eq(events.type, 'cleanup_completed')));
 

@@ -45,7 +45,7 @@ describe('secrets hygiene', () => {
   });
 
   it('never shows callers raw Postgres errors: SQL, constraint names and values become fixed text', async () => {
-    const { db } = server.deps;
+    const db = server.systemDb;
     const invalidSyntax = await db.execute(sql`select ${'not-a-uuid'}::uuid`).catch((e: unknown) => e);
     const [someKey] = await db.select().from(apiKeys).limit(1);
     const duplicate = await db.insert(apiKeys).values({ ...someKey!, id: crypto.randomUUID() }).catch((e: unknown) => e);

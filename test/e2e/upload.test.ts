@@ -74,7 +74,7 @@ describe.each(BACKENDS)('direct uploads on %s', (backend) => {
     await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: artifact.id }), 'PRECONDITION_FAILED', /sha256 check failed/);
     const [failed] = (await t.client.artifact.list.query({})).items;
     expect(failed).toMatchObject({ id: artifact.id, status: 'failed', failureReason: expect.stringMatching(/sha256 check failed/) });
-    const row = await server.deps.db.query.artifacts.findFirst({ where: (a, { eq }) => eq(a.id, artifact.id) });
+    const row = await server.systemDb.query.artifacts.findFirst({ where: (a, { eq }) => eq(a.id, artifact.id) });
     expect(await server.deps.storage.head(row!.storageKey)).toBeNull();
     await expectTrpcError(t.client.artifact.getDownloadUrl.query({ id: artifact.id }), 'PRECONDITION_FAILED');
   });
@@ -117,7 +117,7 @@ describe.each(BACKENDS)('direct uploads on %s', (backend) => {
     const aborted = await t.client.artifact.abortUpload.mutate({ id: created.artifact.id });
     expect(aborted).toMatchObject({ status: 'failed', failureReason: 'aborted by the client' });
     await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: created.artifact.id, parts }), 'PRECONDITION_FAILED', /failed/);
-    const key = (await server.deps.db.query.artifacts.findFirst({ where: (a, { eq }) => eq(a.id, created.artifact.id) }))!.storageKey;
+    const key = (await server.systemDb.query.artifacts.findFirst({ where: (a, { eq }) => eq(a.id, created.artifact.id) }))!.storageKey;
     expect(await server.deps.storage.head(key)).toBeNull();
   });
 

@@ -26,7 +26,7 @@ async function fetchBytes(url: string) {
 describe.each(BACKENDS)('versions on %s', (backend) => {
   let server: TestServer;
   const eventsOf = (versionId: string, type: string) =>
-    server.deps.db.query.events.findMany({ where: (e, { and, eq }) => and(eq(e.versionId, versionId), eq(e.type, type)) });
+    server.systemDb.query.events.findMany({ where: (e, { and, eq }) => and(eq(e.versionId, versionId), eq(e.type, type)) });
 
   beforeAll(async () => {
     server = await startTestServer({ backend, env });

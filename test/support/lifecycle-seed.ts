@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { artifactKey, snapshotKey } from '../../shared/keys.ts';
 import { artifacts, projects, versions } from '../../server/db/schema/index.ts';
+import { withSystem } from '../../server/db/index.ts';
 import type { Deps } from '../../server/deps.ts';
 import type { Storage } from '../../server/storage/types.ts';
 
@@ -17,25 +18,27 @@ export async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<un
 const body = (s: string) => Buffer.from(s, 'utf8');
 
 /**
+ * Rows go in through withSystem: the seed writes as the lifecycle would find them, any tenant.
+ *
  * A project with one version a day, each with a ready snapshot: rows inserted directly and real
  * (tiny) objects written through the storage, which is what version.create + upload would leave.
  */
 export async function seedDailyVersions(deps: Deps, p: { tenantId: string; projectId: string; days: number; now: Date }) {
-  await deps.db.insert(projects).values({ tenantId: p.tenantId, id: p.projectId, createdAt: new Date(p.now.getTime() - p.days * DAY) });
+  await withSystem(deps.db, (tx) => tx.insert(projects).values({ tenantId: p.tenantId, id: p.projectId, createdAt: new Date(p.now.getTime() - p.days * DAY) }));
   const rows = Array.from({ length: p.days }, (_, i) => {
     const versionId = randomUUID();
     const createdAt = new Date(p.now.getTime() - (p.days - i) * DAY);
     const storageKey = snapshotKey({ tenantId: p.tenantId, projectId: p.projectId, versionId });
     return { i, versionId, artifactId: randomUUID(), createdAt, storageKey, bytes: body(`snapshot ${i}`) };
   });
-  await deps.db.insert(artifacts).values(
+  await withSystem(deps.db, (tx) => tx.insert(artifacts).values(
     rows.map((r) => ({
       id: r.artifactId, tenantId: p.tenantId, kind: 'build_snapshot', projectId: p.projectId, versionId: r.versionId, storageKey: r.storageKey,
       contentType: 'application/zip', sizeBytes: r.bytes.length, sha256: '0'.repeat(64), status: 'ready' as const, createdAt: r.createdAt, updatedAt: r.createdAt,
-    })),
+    }))),
   );
-  await deps.db.insert(versions).values(
-    rows.map((r) => ({ id: r.versionId, tenantId: p.tenantId, projectId: p.projectId, source: 'build' as const, snapshotArtifactId: r.artifactId, createdAt: r.createdAt })),
+  await withSystem(deps.db, (tx) => tx.insert(versions).values(
+    rows.map((r) => ({ id: r.versionId, tenantId: p.tenantId, projectId: p.projectId, source: 'build' as const, snapshotArtifactId: r.artifactId, createdAt: r.createdAt }))),
   );
   await pool(rows, 16, (r) => deps.storage.put(r.storageKey, r.bytes, { contentType: 'application/zip', contentLength: r.bytes.length }));
   return rows;
@@ -49,11 +52,11 @@ export async function seedArtifacts(deps: Deps, p: { tenantId: string; kind: str
     const bytes = body(JSON.stringify({ i, kind: p.kind }));
     return { id, bytes, storageKey: artifactKey({ tenantId: p.tenantId, kind: p.kind, id, contentType: 'application/json', at }) };
   });
-  await deps.db.insert(artifacts).values(
+  await withSystem(deps.db, (tx) => tx.insert(artifacts).values(
     rows.map((r) => ({
       id: r.id, tenantId: p.tenantId, kind: p.kind, storageKey: r.storageKey, contentType: 'application/json',
       sizeBytes: r.bytes.length, sha256: '0'.repeat(64), status: 'ready' as const, createdAt: at, updatedAt: at,
-    })),
+    }))),
   );
   await pool(rows, 16, (r) => deps.storage.put(r.storageKey, r.bytes, { contentType: 'application/json', contentLength: r.bytes.length }));
   return rows;

@@ -6,7 +6,8 @@ import { inject } from 'vitest';
 import WebSocket from 'ws';
 import { buildApp } from '../../server/app.ts';
 import { loadConfig, type Config } from '../../server/config.ts';
-import { createDb } from '../../server/db/index.ts';
+import { createDb, type Db } from '../../server/db/index.ts';
+import { createSystemDb } from './system-db.ts';
 import type { Deps } from '../../server/deps.ts';
 import { createEventHub } from '../../server/events/hub.ts';
 import { createPgPubSub } from '../../server/events/pubsub.ts';
@@ -27,6 +28,11 @@ export interface TestServer {
   /** A client for a fresh tenant, so tests never share data. */
   newTenant(name?: string): Promise<{ tenantId: string; apiKey: string; keyId: string; client: CofferClient }>;
   client(token: string): CofferClient;
+  /**
+   * For tests that inspect or arrange rows directly: every tenant's rows, past row-level security
+   * (`deps.db` sees none outside withTenant, which is the point). See test/support/system-db.ts.
+   */
+  readonly systemDb: Db;
   close(): Promise<void>;
 }
 
@@ -65,6 +71,7 @@ export async function startTestServer(
     return c;
   };
   const admin = client(ADMIN_TOKEN);
+  let system: ReturnType<typeof createSystemDb> | undefined;
   return {
     url,
     adminToken: ADMIN_TOKEN,
@@ -72,6 +79,10 @@ export async function startTestServer(
     app,
     admin,
     client,
+    get systemDb() {
+      system ??= createSystemDb(config.databaseUrl!);
+      return system.db;
+    },
     async newTenant(name = 'test tenant') {
       const { tenant, apiKey } = await admin.admin.createTenant.mutate({ name });
       return { tenantId: tenant.id, apiKey: apiKey.key, keyId: apiKey.id, client: client(apiKey.key) };
@@ -81,6 +92,7 @@ export async function startTestServer(
       await app.close();
       await events.close();
       await pool.end();
+      await system?.pool.end();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -32,7 +32,7 @@ export async function appendEvent(tx: Tx, tenantId: string, e: NewCofferEvent): 
 
 export type EventRow = typeof events.$inferSelect;
 
-/** The rows behind a batch of notifications, any tenant: the hub sorts them out by `tenantId`. */
+/** The rows behind a batch of notifications; the hub reads them inside the notified tenant's withTenant. */
 export async function readEventsByIds(db: DbOrTx, ids: number[]): Promise<EventRow[]> {
   if (ids.length === 0) return [];
   return db.select().from(events).where(inArray(events.id, ids)).orderBy(asc(events.id));
