@@ -54,7 +54,7 @@ async function time<T>(fn: () => Promise<T>): Promise<{ result: T; seconds: numb
   return { result, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** client.upload, with its phases told apart by progress: hashing + createUpload, PUTs, completeUpload. */
+/** client.upload, with its phases told apart by progress: stat + createUpload, PUTs (hashed alongside), completeUpload. */
 async function cofferUpload(client: NodeCofferClient, coffer: CofferProcess, file: string) {
   const marks: number[] = [];
   const t0 = performance.now();
@@ -146,7 +146,7 @@ function printTable(rows: Row[], header: string[]): void {
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
   console.log(header.join('\n'));
   for (const l of lines) console.log(l.map((c, i) => c.padEnd(widths[i]!)).join('  '));
-  console.log('\nupload phases (client view, best run): prepare = sha256 pass + createUpload; send = part PUTs; complete = completeUpload, i.e. the server reading the object back to verify its sha256');
+  console.log('\nupload phases (client view, best run): prepare = stat + createUpload (a file this large is hashed while it is sent); send = part PUTs, with the client hashing pass alongside; complete = completeUpload, i.e. the server reading the object back to verify its sha256');
   for (const r of rows.filter((x) => x.op === 'upload')) {
     const p = r.coffer.phases!;
     const pct = (s: number) => `${((s / r.coffer.seconds) * 100).toFixed(0)}%`;

@@ -17,8 +17,9 @@ export { prepareNodeSource, type NodeUploadSource } from './node-source.ts';
 export type NodeCofferClient = Omit<CofferClient, 'upload'> & {
   /**
    * Uploads a file path, Buffer/Uint8Array, Blob or Readable straight to storage and returns the
-   * ready artifact. Paths are hashed in one pass and read again per part; streams are spooled to
-   * a temp file first (size and sha256 must be declared before the first byte is sent).
+   * ready artifact. A large file's parts are sent while one ordered pass hashes it, its sha256
+   * declared at completion; smaller files, bytes and Blobs are hashed first; streams are spooled
+   * to a temp file first (the size must be declared before the first byte is sent).
    * With `{ version }` it creates a project version with them as its snapshot.
    */
   upload: UploadFn<NodeUploadSource>;

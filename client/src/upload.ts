@@ -13,12 +13,22 @@ export interface UploadOptions extends SendOptions, Pick<CreateUploadInput, 'kin
   contentType?: string;
 }
 
-/** Bytes ready to send: size and sha256 known up front, as createUpload requires. */
-export interface PreparedSource extends ByteSource {
-  sha256: string;
+/**
+ * Bytes ready to send. The sha256 is declared exactly once: `sha256` when it is known up front
+ * (declared at createUpload, where a backend may bind it into the signed PUT), else `hash`,
+ * one ordered pass over the bytes run while the parts are sent, declared at completeUpload.
+ */
+export interface PreparedSource extends HashedSource {
+  sha256?: string;
   contentType?: string;
   /** Removes whatever preparing left behind (a spooled temp file). */
   dispose(): Promise<void>;
+}
+
+/** A source whose checksum may still have to be computed while it is sent. */
+export interface HashedSource extends ByteSource {
+  /** Hashes the whole source once, in order; its result is passed to completeUpload. */
+  hash?: (signal: AbortSignal) => Promise<string>;
 }
 
 /** Uploads a project snapshot as a new version: version.create declares it, then the same transfer. */
@@ -70,11 +80,19 @@ export async function uploadPrepared(trpc: Trpc, source: PreparedSource, opts: U
  * shape for a project snapshot): sends, completes, and on any failure aborts the pending upload
  * (best effort) and rethrows. Nothing is resumed silently: a failed upload is `failed` for good.
  */
-export async function completeTransfer(trpc: Trpc, artifactId: string, instructions: UploadInstructions, source: ByteSource, opts: SendOptions) {
+export async function completeTransfer(trpc: Trpc, artifactId: string, instructions: UploadInstructions, source: HashedSource, opts: SendOptions) {
+  // One signal for both the PUTs and the hashing pass: either failing stops the other.
+  const ctl = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, ctl.signal]) : ctl.signal;
+  const hashing = source.hash?.(signal);
+  hashing?.catch((err: unknown) => ctl.abort(err));
   try {
-    const parts = await sendToInstructions(instructions, source, opts);
-    return await trpc.artifact.completeUpload.mutate({ id: artifactId, parts });
+    const parts = await sendToInstructions(instructions, source, { ...opts, signal });
+    const sha256 = await hashing;
+    return await trpc.artifact.completeUpload.mutate({ id: artifactId, parts, sha256 });
   } catch (err) {
+    ctl.abort(err);
+    await hashing?.catch(() => {}); // no file handle outlives the upload
     // Not tied to opts.signal: after a user abort this call must still go out.
     await trpc.artifact.abortUpload.mutate({ id: artifactId }).catch(() => {});
     throw err;

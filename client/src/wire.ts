@@ -30,7 +30,10 @@ export type Version = RouterOutputs['version']['get'];
 export type UploadInstructions = RouterOutputs['artifact']['createUpload']['upload'];
 export type CreateUploadInput = RouterInputs['artifact']['createUpload'];
 /** What version.create takes; `snapshot` is the parsed form (contentType filled in). */
-export type CreateVersionInput = Omit<RouterInputs['version']['create'], 'snapshot'> & { snapshot?: Required<NonNullable<RouterInputs['version']['create']['snapshot']>> };
+type SnapshotDeclInput = NonNullable<RouterInputs['version']['create']['snapshot']>;
+export type CreateVersionInput = Omit<RouterInputs['version']['create'], 'snapshot'> & {
+  snapshot?: Omit<SnapshotDeclInput, 'contentType'> & Required<Pick<SnapshotDeclInput, 'contentType'>>;
+};
 
 // Guards: a mismatch with shared/'s spelling is a compile error here, not a surprise in the package.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

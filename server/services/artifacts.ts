@@ -80,10 +80,13 @@ export async function putArtifact(deps: Deps, tenant: TenantScope, input: PutArt
   return toArtifact(await markReady(deps, tenant, id));
 }
 
-/** pending → ready, with its `artifact_uploaded` event in the same transaction. */
-export async function markReady(deps: Deps, tenant: TenantScope, id: string) {
+/**
+ * pending → ready, with its `artifact_uploaded` event in the same transaction. `sha256` is the
+ * verified checksum when it was declared at completion (the row holds '' until then).
+ */
+export async function markReady(deps: Deps, tenant: TenantScope, id: string, sha256?: string) {
   return tenant.run(async (tx) => {
-    const row = await q.setArtifactStatus(tx, { tenantId: tenant.id, id, status: 'ready', from: 'pending', now: deps.now() });
+    const row = await q.setArtifactStatus(tx, { tenantId: tenant.id, id, status: 'ready', from: 'pending', sha256, now: deps.now() });
     if (!row) throw new CofferError('CONFLICT', 'artifact is no longer pending (completed, failed or deleted meanwhile)');
     const links = { artifactId: id, projectId: row.projectId, versionId: row.versionId };
     await appendEvent(tx, tenant.id, {

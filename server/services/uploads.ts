@@ -1,15 +1,20 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { GiB, MiB } from '../../shared/constants.ts';
 import { artifactKey } from '../../shared/keys.ts';
-import type { CreateUploadInput, UploadInstructions } from '../../shared/schemas/upload.ts';
+import type { CompleteUploadInput, CreateUploadInput, UploadInstructions } from '../../shared/schemas/upload.ts';
 import type { Tx } from '../db/index.ts';
 import * as q from '../db/queries/artifacts.ts';
 import { appendEvent } from '../db/queries/events.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError } from '../errors.ts';
-import type { CompletedPart } from '../storage/types.ts';
 import type { TenantScope } from '../trpc.ts';
 import { assertKind, getRow, markFailed, markReady, toArtifact } from './artifacts.ts';
+
+/**
+ * What artifacts.sha256 (NOT NULL) holds while the checksum is still to be declared at
+ * completeUpload: no hex digest equals it, so it can never pass for a valid hash.
+ */
+export const PENDING_SHA256 = '';
 
 /** S3 allows at most 10,000 parts, each at least 5 MiB (but the last). */
 const MAX_PARTS = 10_000;
@@ -69,7 +74,7 @@ export async function createUpload<T = undefined>(
         contentType: target.contentType,
         filename: target.filename ?? null,
         sizeBytes: target.sizeBytes,
-        sha256: target.sha256,
+        sha256: target.sha256 ?? PENDING_SHA256,
         status: 'pending',
         uploadId,
         metadata: target.metadata ?? {},
@@ -122,7 +127,9 @@ type Declared = Pick<UploadTarget, 'sizeBytes' | 'contentType' | 'sha256'>;
 async function presignUpload(deps: Deps, key: string, target: Declared, uploadId: string | null, expiresIn: number, expiresAt: Date): Promise<UploadInstructions> {
   const { storage, config } = deps;
   if (!uploadId) {
-    const { url, headers } = await storage.presignPut(key, { expiresIn, contentType: target.contentType, contentLength: target.sizeBytes, sha256: target.sha256 });
+    // Without a declared sha256 nothing is bound; completeUpload then verifies by reading back.
+    const sha256 = target.sha256 || undefined;
+    const { url, headers } = await storage.presignPut(key, { expiresIn, contentType: target.contentType, contentLength: target.sizeBytes, sha256 });
     return { mode: 'single', method: 'PUT', url, headers, expiresAt };
   }
   const { partSize, count } = partPlan(target.sizeBytes, config.limits.partSize);
@@ -148,13 +155,15 @@ export async function renewUpload(deps: Deps, row: Declared & Pick<q.ArtifactRow
 
 /**
  * Finishes an upload and checks it: the stored size must equal the declared size and the bytes
- * must hash to the declared sha256. Only then is the artifact `ready`; a mismatch marks it
- * `failed` and removes the object. Completing a `ready` artifact again returns it unchanged.
+ * must hash to the sha256, declared exactly once (at createUpload or here). Only then is the
+ * artifact `ready`; a mismatch marks it `failed` and removes the object. Completing a `ready`
+ * artifact again returns it unchanged.
  */
-export async function completeUpload(deps: Deps, tenant: TenantScope, input: { id: string; parts?: CompletedPart[] }) {
+export async function completeUpload(deps: Deps, tenant: TenantScope, input: CompleteUploadInput) {
   const row = await getRow(tenant, input.id);
-  if (row.status === 'ready') return toArtifact(row);
+  if (row.status === 'ready') return completedAgain(row, input.sha256);
   if (row.status !== 'pending') throw new CofferError('PRECONDITION', `upload is ${row.status}${row.failureReason ? `: ${row.failureReason}` : ''}; start a new one`);
+  const expected = await expectedSha256(deps, tenant, row, input.sha256);
   if (row.uploadId) {
     if (!input.parts?.length) throw new CofferError('BAD_INPUT', 'multipart upload: pass the parts with the ETag each part PUT returned');
     await deps.storage.completeMultipart(row.storageKey, row.uploadId, input.parts).catch(async (err: unknown) => {
@@ -169,21 +178,44 @@ export async function completeUpload(deps: Deps, tenant: TenantScope, input: { i
   }
   if (!trustsBackendChecksum(deps, row)) {
     const actual = await hashObject(deps, row.storageKey);
-    if (actual !== row.sha256) throw await fail(deps, tenant, row, 'CHECKSUM_MISMATCH', `sha256 check failed: stored bytes hash to ${actual}, ${row.sha256} declared`);
+    if (actual !== expected) throw await fail(deps, tenant, row, 'CHECKSUM_MISMATCH', `sha256 check failed: stored bytes hash to ${actual}, ${expected} declared`);
   }
   try {
-    return toArtifact(await markReady(deps, tenant, row.id));
+    return toArtifact(await markReady(deps, tenant, row.id, row.sha256 === PENDING_SHA256 ? expected : undefined));
   } catch (err) {
     // A concurrent completion won the race: report its result.
     const now = await getRow(tenant, row.id);
-    if (now.status === 'ready') return toArtifact(now);
+    if (now.status === 'ready') return completedAgain(now, input.sha256);
     throw err;
   }
 }
 
-/** AWS S3 and R2 refuse a PUT whose body does not match its signed x-amz-checksum-sha256; Ceph 16 and s3rver don't. */
+/**
+ * The one checksum to verify against. Declared at neither call: BAD_INPUT, and the upload stays
+ * pending so the client can complete again with it. Declared at both, differently: the client
+ * cannot say which bytes it meant, so the upload fails like a mismatch.
+ */
+async function expectedSha256(deps: Deps, tenant: TenantScope, row: q.ArtifactRow, atComplete: string | undefined): Promise<string> {
+  const atCreate = row.sha256 === PENDING_SHA256 ? undefined : row.sha256;
+  if (atCreate && atComplete && atCreate !== atComplete) {
+    throw await fail(deps, tenant, row, 'PRECONDITION', `sha256 declared twice and differently: ${atCreate} at createUpload, ${atComplete} at completeUpload; declare it once`);
+  }
+  const expected = atCreate ?? atComplete;
+  if (!expected) throw new CofferError('BAD_INPUT', 'no sha256 declared: pass it to completeUpload({ id, parts, sha256 }) (or declare it at createUpload)');
+  return expected;
+}
+
+/** A retried completion of a ready artifact; one declaring another checksum than the verified one is a client bug, not a retry. */
+function completedAgain(row: q.ArtifactRow, sha256: string | undefined) {
+  if (sha256 && sha256 !== row.sha256) {
+    throw new CofferError('PRECONDITION', `upload is already ready with sha256 ${row.sha256}; ${sha256} declared now`);
+  }
+  return toArtifact(row);
+}
+
+/** AWS S3 and R2 refuse a PUT whose body does not match its signed x-amz-checksum-sha256; Ceph 16 and s3rver don't. Only bound when declared at creation. */
 function trustsBackendChecksum(deps: Deps, row: q.ArtifactRow): boolean {
-  return deps.config.storage.kind === 's3' && deps.config.storage.trustChecksum && !row.uploadId;
+  return deps.config.storage.kind === 's3' && deps.config.storage.trustChecksum && !row.uploadId && row.sha256 !== PENDING_SHA256;
 }
 
 async function hashObject(deps: Deps, key: string): Promise<string> {

@@ -10,7 +10,7 @@ import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
 import type { TenantScope } from '../trpc.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
-import { createUpload, renewUpload } from './uploads.ts';
+import { createUpload, PENDING_SHA256, renewUpload } from './uploads.ts';
 
 /** A `deleted` snapshot is on its way out (its row is removed next), so it counts as none. */
 const STATUS_BY_ARTIFACT = { pending: 'uploading', ready: 'ready', failed: 'failed', deleted: 'no_snapshot' } as const;
@@ -157,10 +157,21 @@ function assertSameRequest({ version: v, snapshot: s }: q.VersionView, input: Cr
     v.source !== input.source ||
     v.prompt !== (input.prompt ?? null) ||
     v.message !== (input.message ?? null) ||
-    (s && input.snapshot && (s.sha256 !== input.snapshot.sha256 || s.sizeBytes !== input.snapshot.sizeBytes));
+    (s && input.snapshot && (s.sizeBytes !== input.snapshot.sizeBytes || shaDiffers(s, input.snapshot.sha256)));
   if (differs) {
     throw new CofferError('CONFLICT', `idempotency key '${input.idempotencyKey}' was already used for a different request (version ${v.id}); use a new key`);
   }
+}
+
+/**
+ * Checksums compare only when both are declared: a retry may leave it to completeUpload, while
+ * the first call declared it (or it was verified since). A retry declaring one that a still
+ * pending first call left to completion differs too: it would be silently dropped otherwise.
+ */
+function shaDiffers(s: NonNullable<q.VersionView['snapshot']>, declared: string | undefined): boolean {
+  if (!declared) return false;
+  if (s.sha256 === PENDING_SHA256) return s.status === 'pending';
+  return s.sha256 !== declared;
 }
 
 export async function listVersionsPage(tenant: TenantScope, input: ListVersionsInput) {

@@ -22,6 +22,10 @@ export const artifactSchema = z.object({
   contentType: z.string(),
   filename: z.string().nullable(),
   sizeBytes: z.number().int(),
+  /**
+   * Verified once `ready`. While `pending` it is what createUpload declared, or '' when the
+   * checksum is to be declared at completeUpload: never a hash to check bytes against.
+   */
   sha256: z.string(),
   status: z.enum(ARTIFACT_STATUSES),
   failureReason: z.string().nullable(),

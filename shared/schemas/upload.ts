@@ -10,10 +10,17 @@ export const filenameSchema = z
   .regex(/^[^/\\\x00-\x1f\x7f]+$/, 'must be a plain file name without slashes or control characters')
   .refine((s) => s !== '.' && s !== '..', 'must be a plain file name');
 
-/** Declared up front so the server can refuse oversized uploads before a byte moves and verify after. */
+/**
+ * The sha256 of an upload is declared exactly once: here, at creation, or at `completeUpload`
+ * (so a client can hash while it sends instead of in a pass of its own before). Declared up
+ * front, a backend that can binds it into the signed PUT.
+ */
+export const declaredSha256Schema = sha256Schema.optional();
+
+/** The size is declared up front so the server can refuse oversized uploads before a byte moves. */
 export const snapshotDeclSchema = z.object({
   sizeBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  sha256: sha256Schema,
+  sha256: declaredSha256Schema,
   contentType: contentTypeSchema.default('application/zip'),
 });
 
@@ -21,7 +28,7 @@ export const createUploadInput = z.object({
   kind: kindSchema,
   contentType: contentTypeSchema,
   sizeBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  sha256: sha256Schema,
+  sha256: declaredSha256Schema,
   filename: filenameSchema.optional(),
   ...entityRefSchema,
   metadata: metadataSchema.optional(),
@@ -59,4 +66,10 @@ export const completedPartSchema = z.object({
   etag: z.string().min(1).max(256),
 });
 
-export const completeUploadInput = z.object({ id: idSchema, parts: z.array(completedPartSchema).max(10_000).optional() });
+export const completeUploadInput = z.object({
+  id: idSchema,
+  parts: z.array(completedPartSchema).max(10_000).optional(),
+  /** Only when it was not declared at creation: declaring it twice, differently, fails the upload. */
+  sha256: declaredSha256Schema,
+});
+export type CompleteUploadInput = z.infer<typeof completeUploadInput>;

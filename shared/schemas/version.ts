@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { artifactSchema } from './artifact.ts';
-import { cursorSchema, expiresInSchema, idSchema, limitSchema, sha256Schema } from './common.ts';
-import { snapshotDeclSchema, uploadInstructionsSchema } from './upload.ts';
+import { cursorSchema, expiresInSchema, idSchema, limitSchema } from './common.ts';
+import { declaredSha256Schema, snapshotDeclSchema, uploadInstructionsSchema } from './upload.ts';
 
 export const VERSION_SOURCES = ['build', 'stream', 'manual'] as const;
 export type VersionSource = (typeof VERSION_SOURCES)[number];
@@ -29,6 +29,7 @@ export const versionSchema = z.object({
   isLatest: z.boolean(),
   /** Pass it to `artifact.completeUpload` after uploading the snapshot's bytes. */
   snapshotArtifactId: z.uuid().nullable(),
+  /** `sha256` is '' while a snapshot whose checksum is declared at completion is still pending. */
   snapshot: z.object({ artifactId: z.uuid(), sizeBytes: z.number().int(), sha256: z.string() }).nullable(),
   createdAt: z.date(),
 });
@@ -91,7 +92,8 @@ const versionPair = { fromVersionId: idSchema, toVersionId: idSchema };
 export const putDiffPackInput = z.object({
   ...versionPair,
   sizeBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  sha256: sha256Schema,
+  /** Optional here: then it is declared at artifact.completeUpload. */
+  sha256: declaredSha256Schema,
 });
 export type PutDiffPackInput = z.infer<typeof putDiffPackInput>;
 

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +81,34 @@ describe.each(BACKENDS)('client upload and download helpers on %s', (backend) =>
     expect(Buffer.compare(await readFile(dest), bytes)).toBe(0);
     expect(dlProgress.at(-1)).toBe(SIZE);
     expect(existsSync(`${dest}.part`)).toBe(false);
+  });
+
+  it.each(['path', 'Buffer'] as const)('from a %s, declares the sha256 once: at completion when hashed while sending, else up front', async (name) => {
+    const client = await tenant();
+    let pending: Promise<string> | undefined;
+    const onProgress = () => {
+      pending ??= client.artifact.list.query({ status: 'pending' }).then((r) => r.items[0]!.sha256);
+    };
+    const artifact = await client.upload(sources[name](), { kind: 'attachment', onProgress });
+    // A large file is hashed while sent: nothing was declared at createUpload. Bytes are hashed first.
+    expect(await pending).toBe(name === 'path' ? '' : sha256(bytes));
+    expect(artifact).toMatchObject({ status: 'ready', sha256: sha256(bytes) });
+  });
+
+  it('aborts a path upload whose file changes size while it is sent and hashed', async () => {
+    const client = await tenant();
+    const changing = join(dir, 'changing.bin');
+    await writeFile(changing, bytes);
+    // The first progress report comes after preparing took the size, while the hashing pass has
+    // barely started: growing the file now makes that pass read more bytes than were declared.
+    const onProgress = (p: TransferProgress) => {
+      if (p.sentBytes === 0) appendFileSync(changing, randomBody(MiB));
+    };
+    const err = await client.upload(changing, { kind: 'attachment', concurrency: 1, onProgress }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ message: expect.stringMatching(/changed during the upload/) });
+    const [artifact] = (await client.artifact.list.query({})).items;
+    expect(artifact).toMatchObject({ status: 'failed', failureReason: 'aborted by the client' });
+    expect(await server.deps.storage.head(await storageKey(server, artifact!.id))).toBeNull();
   });
 
   it('uploads a small Blob with one PUT through the runtime-neutral client', async () => {

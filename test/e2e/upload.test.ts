@@ -95,6 +95,86 @@ describe.each(BACKENDS)('direct uploads on %s', (backend) => {
     expect(failed[0]!.failureReason).toMatch(/size check failed/);
   });
 
+  const removed = async (id: string) => {
+    const row = await server.systemDb.query.artifacts.findFirst({ where: (a, { eq }) => eq(a.id, id) });
+    return (await server.deps.storage.head(row!.storageKey)) === null;
+  };
+
+  it.each([
+    ['one PUT', 100_000],
+    ['parts', 6 * MiB + 7],
+  ])('takes the sha256 at completeUpload instead of createUpload (%s)', async (_mode, size) => {
+    const t = await server.newTenant();
+    const bytes = randomBody(size);
+    const { artifact, upload } = await t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: bytes.length });
+    expect(artifact).toMatchObject({ status: 'pending', sha256: '' });
+    const parts = await putBytes(upload, bytes);
+    const ready = await t.client.artifact.completeUpload.mutate({ id: artifact.id, parts, sha256: sha256(bytes) });
+    expect(ready).toMatchObject({ status: 'ready', sha256: sha256(bytes) });
+    // A retried completion with the same checksum is a retry; with another it is refused and changes nothing.
+    await expect(t.client.artifact.completeUpload.mutate({ id: artifact.id, parts, sha256: sha256(bytes) })).resolves.toMatchObject({ status: 'ready' });
+    await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: artifact.id, sha256: 'b'.repeat(64) }), 'PRECONDITION_FAILED', /already ready/);
+    expect(await t.client.artifact.getInfo.query({ id: artifact.id })).toMatchObject({ status: 'ready', sha256: sha256(bytes) });
+  });
+
+  it('fails an upload whose sha256 declared at completeUpload does not match, and removes the object', async () => {
+    const t = await server.newTenant();
+    const bytes = randomBody(6 * MiB);
+    const created = await t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: bytes.length });
+    const parts = await putBytes(created.upload, bytes);
+    const wrong = sha256(randomBody(10));
+    await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: created.artifact.id, parts, sha256: wrong }), 'PRECONDITION_FAILED', /sha256 check failed/);
+    expect(await t.client.artifact.getInfo.query({ id: created.artifact.id })).toMatchObject({ status: 'failed', failureReason: expect.stringMatching(new RegExp(`${wrong} declared`)) });
+    expect(await removed(created.artifact.id)).toBe(true);
+  });
+
+  it('refuses a completion with the sha256 declared at neither call, naming the fix, and keeps the upload pending', async () => {
+    const t = await server.newTenant();
+    const bytes = randomBody(100_000);
+    const { artifact, upload } = await t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: bytes.length });
+    await putBytes(upload, bytes);
+    await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: artifact.id }), 'BAD_REQUEST', /no sha256 declared: pass it to completeUpload/);
+    expect(await t.client.artifact.getInfo.query({ id: artifact.id })).toMatchObject({ status: 'pending' });
+    await expect(t.client.artifact.completeUpload.mutate({ id: artifact.id, sha256: sha256(bytes) })).resolves.toMatchObject({ status: 'ready' });
+  });
+
+  it('fails an upload whose sha256 is declared at both calls differently, and removes the object; the same one twice is fine', async () => {
+    const t = await server.newTenant();
+    const bytes = randomBody(6 * MiB);
+    const declare = () => t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: bytes.length, sha256: sha256(bytes) });
+    const twice = await declare();
+    const twiceParts = await putBytes(twice.upload, bytes);
+    await expectTrpcError(
+      t.client.artifact.completeUpload.mutate({ id: twice.artifact.id, parts: twiceParts, sha256: 'c'.repeat(64) }),
+      'PRECONDITION_FAILED',
+      /declared twice and differently/,
+    );
+    expect(await t.client.artifact.getInfo.query({ id: twice.artifact.id })).toMatchObject({ status: 'failed', failureReason: expect.stringMatching(/declared twice/) });
+    expect(await removed(twice.artifact.id)).toBe(true);
+
+    const same = await declare();
+    const parts = await putBytes(same.upload, bytes);
+    await expect(t.client.artifact.completeUpload.mutate({ id: same.artifact.id, parts, sha256: sha256(bytes) })).resolves.toMatchObject({ status: 'ready' });
+  });
+
+  it('lets version.create leave the snapshot sha256 to completeUpload, and keeps idempotency retries sound', async () => {
+    const t = await server.newTenant();
+    const bytes = randomBody(100_000);
+    const base = { projectId: 'p1', source: 'build' as const, idempotencyKey: 'k1' };
+    const first = await t.client.version.create.mutate({ ...base, snapshot: { sizeBytes: bytes.length, contentType: 'application/zip' } });
+    expect(first.version).toMatchObject({ status: 'uploading', snapshot: { sha256: '' } });
+    // The first call left it to completion: a retry that declares one would have it dropped.
+    await expectTrpcError(t.client.version.create.mutate({ ...base, snapshot: { sizeBytes: bytes.length, sha256: sha256(bytes) } }), 'CONFLICT', /idempotency key/);
+    const retry = await t.client.version.create.mutate({ ...base, snapshot: { sizeBytes: bytes.length } });
+    expect(retry.version.id).toBe(first.version.id);
+    await putBytes(retry.upload!, bytes);
+    const artifactId = first.version.snapshotArtifactId!;
+    await t.client.artifact.completeUpload.mutate({ id: artifactId, sha256: sha256(bytes) });
+    // Verified now: a retry declaring the same sha256 is a retry, another one is CONFLICT.
+    expect((await t.client.version.create.mutate({ ...base, snapshot: { sizeBytes: bytes.length, sha256: sha256(bytes) } })).version).toMatchObject({ status: 'ready', snapshot: { sha256: sha256(bytes) } });
+    await expectTrpcError(t.client.version.create.mutate({ ...base, snapshot: { sizeBytes: bytes.length, sha256: 'd'.repeat(64) } }), 'CONFLICT', /idempotency key/);
+  });
+
   it('refuses an oversized upload before any byte moves, leaving no row', async () => {
     const t = await server.newTenant();
     await expectTrpcError(

@@ -27,6 +27,8 @@ export interface SetArtifactStatusParams {
   /** Only move from this status: guards against two completions racing. */
   from?: ArtifactStatus;
   failureReason?: string | null;
+  /** Records a checksum declared at completion, together with the status it was verified for. */
+  sha256?: string;
   now: Date;
 }
 
@@ -35,7 +37,7 @@ export async function setArtifactStatus(db: DbOrTx, p: SetArtifactStatusParams):
   if (p.from) where.push(eq(artifacts.status, p.from));
   const [row] = await db
     .update(artifacts)
-    .set({ status: p.status, failureReason: p.failureReason ?? null, updatedAt: p.now })
+    .set({ status: p.status, failureReason: p.failureReason ?? null, updatedAt: p.now, ...(p.sha256 ? { sha256: p.sha256 } : {}) })
     .where(and(...where))
     .returning();
   return row;
