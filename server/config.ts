@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_KINDS, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_INLINE_BYTES, GiB, MiB } from '../shared/constants.ts';
+import { DEFAULT_DOWNLOAD_EXPIRY_SECONDS, DEFAULT_KINDS, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_INLINE_BYTES, GiB, MAX_URL_EXPIRY_SECONDS, MiB } from '../shared/constants.ts';
 import { lifecycleConfig, lifecycleEnv, type LifecycleConfig } from './lifecycle/config.ts';
 
 const bool = z
@@ -42,7 +42,7 @@ export const envSchema = z.object({
   COFFER_MULTIPART_THRESHOLD: int(5 * MiB).default(64 * MiB),
   COFFER_PART_SIZE: int(5 * MiB).default(16 * MiB),
   COFFER_UPLOAD_URL_EXPIRY: int(60).default(6 * 60 * 60),
-  COFFER_DOWNLOAD_URL_EXPIRY: int(1).default(24 * 60 * 60),
+  COFFER_DOWNLOAD_URL_EXPIRY: int(1).max(MAX_URL_EXPIRY_SECONDS).default(DEFAULT_DOWNLOAD_EXPIRY_SECONDS),
   /** Events older than this are pruned; a client resuming from an older id misses what was pruned. */
   COFFER_EVENT_RETENTION_DAYS: int(1).default(7),
   /** Fastify's trustProxy: `true` (trust every hop) or comma-separated proxy addresses/CIDRs; then req.ip is the client behind them. */
