@@ -7,7 +7,7 @@
  *   close  → closes everything and exits
  */
 import WebSocket from 'ws';
-import { createCofferClient, type CofferClient } from '../client/src/index.ts';
+import { type CofferClient, createCofferClient } from '../client/src/index.ts';
 
 type Command =
   | { cmd: 'open'; url: string; token: string; n: number }
@@ -85,7 +85,18 @@ function report(commits: Map<number, number>) {
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? NaN;
   const outOfOrder = subs.reduce((n, s) => n + s.outOfOrder, 0);
-  return { type: 'report', deliveries: latencies.length, p50: pct(50), p99: pct(99), max: latencies.at(-1) ?? NaN, lost, duplicates, unexpected, outOfOrder, lastReceivedAt };
+  return {
+    type: 'report',
+    deliveries: latencies.length,
+    p50: pct(50),
+    p99: pct(99),
+    max: latencies.at(-1) ?? NaN,
+    lost,
+    duplicates,
+    unexpected,
+    outOfOrder,
+    lastReceivedAt,
+  };
 }
 
 // The bench died or finished: don't outlive it.

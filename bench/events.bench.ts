@@ -12,7 +12,7 @@
  *
  *   npm run bench -- events     (BENCH_SUBSCRIBERS=1000 BENCH_RATES=5,10,20 BENCH_SECONDS=5 BENCH_BURST=500)
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,7 +25,7 @@ import type { FastifyInstance } from 'fastify';
 import { createCofferClient } from '../client/src/index.ts';
 import { buildApp } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
-import { createDb, runMigrations, withTenant, type Db } from '../server/db/index.ts';
+import { createDb, type Db, runMigrations, withTenant } from '../server/db/index.ts';
 import { appendEvent } from '../server/db/queries/events.ts';
 import { startEmbeddedPostgres } from '../server/embedded-postgres.ts';
 import { createEventHub, type EventHub } from '../server/events/hub.ts';
@@ -39,13 +39,23 @@ const BURST = Number(process.env.BENCH_BURST ?? 500);
 const ADMIN = 'bench-admin-token-0123456789abcdef';
 const MiB = 1024 * 1024;
 /** One tenant, one key, 1,000 sockets: lift the per-key abuse limits (server/limits) for the bench. */
-const UNLIMITED = { COFFER_MAX_SUBSCRIPTIONS_PER_KEY: String(SUBSCRIBERS + 100), COFFER_RATE_LIMIT_PER_MINUTE: '0', COFFER_RATE_LIMIT_ANON_PER_MINUTE: '0' };
+const UNLIMITED = {
+  COFFER_MAX_SUBSCRIPTIONS_PER_KEY: String(SUBSCRIBERS + 100),
+  COFFER_RATE_LIMIT_PER_MINUTE: '0',
+  COFFER_RATE_LIMIT_ANON_PER_MINUTE: '0',
+};
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Instance { url: string; app: FastifyInstance; hub: EventHub; db: Db; close(): Promise<void> }
+interface Instance {
+  url: string;
+  app: FastifyInstance;
+  hub: EventHub;
+  db: Db;
+  close(): Promise<void>;
+}
 
 async function startDatabase(): Promise<{ url: string; stop(): Promise<void> }> {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} };
@@ -57,12 +67,20 @@ async function startDatabase(): Promise<{ url: string; stop(): Promise<void> }> 
 
 async function startInstance(databaseUrl: string): Promise<Instance> {
   const dataDir = await mkdtemp(join(tmpdir(), 'coffer-bench-events-fs-'));
-  const config = { ...loadConfig({ COFFER_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...UNLIMITED }), databaseUrl, adminToken: ADMIN, signingSecret: 'bench-signing-secret-0123456789abcdef0123' };
+  const config = {
+    ...loadConfig({ COFFER_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...UNLIMITED }),
+    databaseUrl,
+    adminToken: ADMIN,
+    signingSecret: 'bench-signing-secret-0123456789abcdef0123',
+  };
   const { db, pool } = createDb(databaseUrl);
   const hub = createEventHub(db, createPgPubSub({ url: databaseUrl }));
   await hub.ready;
   let url = '';
-  const storage = createStorage({ kind: 'fs', root: join(dataDir, 'objects') }, { signingSecret: config.signingSecret, publicUrl: () => url });
+  const storage = createStorage(
+    { kind: 'fs', root: join(dataDir, 'objects') },
+    { signingSecret: config.signingSecret, publicUrl: () => url },
+  );
   const app = await buildApp({ config, db, storage, events: hub, now: () => new Date() }, { logger: false });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
   const close = async () => (await app.close(), await hub.close(), await pool.end(), await rm(dataDir, { recursive: true, force: true }));
@@ -72,7 +90,11 @@ async function startInstance(databaseUrl: string): Promise<Instance> {
 /** Appends one event; returns its id and clock_timestamp() just before COMMIT (ms). */
 async function writeOne(db: Db, tenantId: string): Promise<[number, number]> {
   return withTenant(db, tenantId, async (tx) => {
-    const id = await appendEvent(tx, tenantId, { type: 'artifact_uploaded', artifactId: randomUUID(), data: { kind: 'agent_trace', sizeBytes: 1, sha256: 'x'.repeat(64), filename: null, downloadReady: true } });
+    const id = await appendEvent(tx, tenantId, {
+      type: 'artifact_uploaded',
+      artifactId: randomUUID(),
+      data: { kind: 'agent_trace', sizeBytes: 1, sha256: 'x'.repeat(64), filename: null, downloadReady: true },
+    });
     const r = await tx.execute<{ at: string }>(sql`select extract(epoch from clock_timestamp()) * 1000 as at`);
     return [id, Number(r.rows[0]!.at)];
   });
@@ -80,7 +102,9 @@ async function writeOne(db: Db, tenantId: string): Promise<[number, number]> {
 
 /** Child-process subscribers, driven by IPC. */
 function startSubscribers() {
-  const child: ChildProcess = fork(fileURLToPath(new URL('./event-subscribers.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'] });
+  const child: ChildProcess = fork(fileURLToPath(new URL('./event-subscribers.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+  });
   const nextMessage = <T>(type: string) =>
     new Promise<T>((resolve, reject) => {
       const died = (code: number | null) => reject(new Error(`subscriber process exited (${code}) while waiting for '${type}'`));
@@ -100,7 +124,17 @@ function startSubscribers() {
   };
 }
 type Subscribers = ReturnType<typeof startSubscribers>;
-interface Report { deliveries: number; p50: number; p99: number; max: number; lost: number; duplicates: number; unexpected: number; outOfOrder: number; lastReceivedAt: number }
+interface Report {
+  deliveries: number;
+  p50: number;
+  p99: number;
+  max: number;
+  lost: number;
+  duplicates: number;
+  unexpected: number;
+  outOfOrder: number;
+  lastReceivedAt: number;
+}
 
 /** Paced writes at `rate`/s for SECONDS; returns the commit times. */
 async function paced(db: Db, tenantId: string, rate: number): Promise<Array<[number, number]>> {
@@ -119,15 +153,22 @@ async function paced(db: Db, tenantId: string, rate: number): Promise<Array<[num
 async function burst(db: Db, tenantId: string): Promise<Array<[number, number]>> {
   const out: Array<[number, number]> = [];
   let left = BURST;
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    while (left-- > 0) out.push(await writeOne(db, tenantId));
-  }));
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (left-- > 0) out.push(await writeOne(db, tenantId));
+    }),
+  );
   return out;
 }
 
 function line(label: string, r: Report, extra = '') {
-  const lossy = r.lost || r.duplicates || r.unexpected || r.outOfOrder ? `  LOST ${r.lost} DUP ${r.duplicates} UNEXPECTED ${r.unexpected} OUT-OF-ORDER ${r.outOfOrder}` : '  none lost';
-  console.log(`${label.padEnd(38)} p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms  max ${r.max.toFixed(0).padStart(6)} ms  deliveries ${r.deliveries}${extra}${lossy}`);
+  const lossy =
+    r.lost || r.duplicates || r.unexpected || r.outOfOrder
+      ? `  LOST ${r.lost} DUP ${r.duplicates} UNEXPECTED ${r.unexpected} OUT-OF-ORDER ${r.outOfOrder}`
+      : '  none lost';
+  console.log(
+    `${label.padEnd(38)} p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms  max ${r.max.toFixed(0).padStart(6)} ms  deliveries ${r.deliveries}${extra}${lossy}`,
+  );
 }
 
 async function scenario(name: string, writer: Instance, subs: Subscribers, tenantId: string) {
@@ -149,7 +190,7 @@ async function scenario(name: string, writer: Instance, subs: Subscribers, tenan
 }
 
 async function rssMiB(): Promise<number> {
-  for (let i = 0; i < 3; i++) (gc(), await sleep(50));
+  for (let i = 0; i < 3; i++) gc(), await sleep(50);
   return process.memoryUsage().rss / MiB;
 }
 
@@ -171,16 +212,23 @@ async function main() {
   const [a, b] = [await startInstance(database.url), await startInstance(database.url)];
   const admin = createCofferClient({ url: a.url, token: ADMIN });
   const { tenant, apiKey } = await admin.admin.createTenant.mutate({ name: 'bench' });
-  console.log(`${SUBSCRIBERS} subscribers (one WebSocket each, child process), database: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}, node ${process.version}`);
+  console.log(
+    `${SUBSCRIBERS} subscribers (one WebSocket each, child process), database: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}, node ${process.version}`,
+  );
 
   await warmUp([a, b], apiKey.key, tenant.id);
-  for (const [name, subscribeTo] of [['same instance (A→A)', a], ['across instances (A→B)', b]] as const) {
+  for (const [name, subscribeTo] of [
+    ['same instance (A→A)', a],
+    ['across instances (A→B)', b],
+  ] as const) {
     const before = await rssMiB();
     const subs = startSubscribers();
     await subs.open(subscribeTo.url, apiKey.key, SUBSCRIBERS);
     await sleep(2000);
     const idle = await rssMiB();
-    console.log(`${name}: ${subscribeTo.hub.size} subscriptions; server RSS ${before.toFixed(0)} → ${idle.toFixed(0)} MiB idle: +${(((idle - before) * 1000) / SUBSCRIBERS).toFixed(1)} MiB per 1,000 idle subscribers`);
+    console.log(
+      `${name}: ${subscribeTo.hub.size} subscriptions; server RSS ${before.toFixed(0)} → ${idle.toFixed(0)} MiB idle: +${(((idle - before) * 1000) / SUBSCRIBERS).toFixed(1)} MiB per 1,000 idle subscribers`,
+    );
     await scenario(name, a, subs, tenant.id);
     await subs.close();
     await sleep(500);

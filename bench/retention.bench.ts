@@ -31,7 +31,10 @@ async function main(): Promise<void> {
   try {
     await runMigrations(database.value);
     const config = { ...loadConfig({ COFFER_DATA_DIR: dataDir, LOG_LEVEL: 'silent' }), databaseUrl: database.value };
-    const storage = createStorage(config.storage, { signingSecret: 'bench-signing-secret-0123456789abcdef', publicUrl: () => 'http://127.0.0.1' });
+    const storage = createStorage(config.storage, {
+      signingSecret: 'bench-signing-secret-0123456789abcdef',
+      publicUrl: () => 'http://127.0.0.1',
+    });
     // The jobs never publish live events (appendEvent writes and NOTIFYs); no hub is needed.
     const deps: Deps = { config, db, storage, events: null as unknown as EventHub, now: () => new Date() };
 
@@ -55,7 +58,10 @@ async function main(): Promise<void> {
 /** Ten tenants of 10,000 expired transcripts each, inserted by Postgres itself. */
 async function seed(deps: Deps): Promise<string[]> {
   const { db } = deps;
-  const rows = await db.insert(tenants).values(Array.from({ length: TENANTS }, (_, i) => ({ name: `bench ${i}`, plan: 'free' }))).returning({ id: tenants.id });
+  const rows = await db
+    .insert(tenants)
+    .values(Array.from({ length: TENANTS }, (_, i) => ({ name: `bench ${i}`, plan: 'free' })))
+    .returning({ id: tenants.id });
   const ids = rows.map((r) => r.id);
   const old = new Date(Date.now() - 100 * DAY);
   const start = performance.now();
@@ -67,7 +73,9 @@ async function seed(deps: Deps): Promise<string[]> {
     where ${inArray(tenants.id, ids)}`);
   await db.execute(sql`analyze artifacts`);
   const [n] = await db.select({ n: count() }).from(artifacts).where(eq(artifacts.status, 'ready'));
-  console.log(`seeded ${TENANTS * PER_TENANT} artifacts (${n!.n} ready in the database) in ${((performance.now() - start) / 1000).toFixed(1)} s`);
+  console.log(
+    `seeded ${TENANTS * PER_TENANT} artifacts (${n!.n} ready in the database) in ${((performance.now() - start) / 1000).toFixed(1)} s`,
+  );
   return ids;
 }
 

@@ -7,8 +7,7 @@
  *
  *   npm run bench -- transfer        (BENCH_SIZES_MIB=256,1024 BENCH_RUNS=2 BENCH_CONCURRENCY=4)
  */
-import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, statfs } from 'node:fs/promises';
@@ -16,13 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import WebSocket from 'ws';
 import { createCofferClient, type NodeCofferClient } from '../client/src/node.ts';
-import { MiB } from '../shared/constants.ts';
 import { createS3Client } from '../server/storage/s3.ts';
-import { measureRss, startCofferProcess, type CofferProcess } from './support/coffer-process.ts';
-import { startDatabase, startS3, type S3Config } from './support/services.ts';
+import { MiB } from '../shared/constants.ts';
 import { ensureBucket } from './support/bucket.ts';
+import { type CofferProcess, measureRss, startCofferProcess } from './support/coffer-process.ts';
+import { type S3Config, startDatabase, startS3 } from './support/services.ts';
 
 const SIZES = (process.env.BENCH_SIZES_MIB ?? '256,1024').split(',').map((s) => Number(s) * MiB);
 const RUNS = Number(process.env.BENCH_RUNS ?? 2);
@@ -61,7 +62,9 @@ async function cofferUpload(client: NodeCofferClient, coffer: CofferProcess, fil
   const onProgress = (p: { sentBytes: number; totalBytes: number }) => {
     if (p.sentBytes === 0 || p.sentBytes === p.totalBytes) marks.push(performance.now());
   };
-  const { result, peak, baseline } = await measureRss(coffer.pid, () => client.upload(file, { kind: 'build_snapshot', concurrency: CONCURRENCY, onProgress }));
+  const { result, peak, baseline } = await measureRss(coffer.pid, () =>
+    client.upload(file, { kind: 'build_snapshot', concurrency: CONCURRENCY, onProgress }),
+  );
   const end = performance.now();
   const [sendStart = t0, sendEnd = end] = marks;
   const phases = { prepare: (sendStart - t0) / 1000, send: (sendEnd - sendStart) / 1000, complete: (end - sendEnd) / 1000 };
@@ -76,7 +79,12 @@ async function cofferUploadInto(ctx: { client: NodeCofferClient; coffer: CofferP
 
 async function rawUpload(s3: S3Client, config: S3Config, file: string, key: string): Promise<Timed> {
   const { seconds } = await time(() =>
-    new Upload({ client: s3, params: { Bucket: config.bucket, Key: key, Body: createReadStream(file), ContentType: 'application/zip' }, partSize: PART_SIZE, queueSize: CONCURRENCY }).done(),
+    new Upload({
+      client: s3,
+      params: { Bucket: config.bucket, Key: key, Body: createReadStream(file), ContentType: 'application/zip' },
+      partSize: PART_SIZE,
+      queueSize: CONCURRENCY,
+    }).done(),
   );
   return { seconds };
 }
@@ -108,16 +116,25 @@ interface Row {
   rssGrowth: number;
 }
 
-async function benchSize(ctx: { client: NodeCofferClient; coffer: CofferProcess; s3: S3Client; config: S3Config; dir: string }, size: number): Promise<Row[]> {
+async function benchSize(
+  ctx: { client: NodeCofferClient; coffer: CofferProcess; s3: S3Client; config: S3Config; dir: string },
+  size: number,
+): Promise<Row[]> {
   const file = join(ctx.dir, 'source.bin');
   await writeRandomFile(file, size);
-  const up: Timed[] = [], rawUp: Timed[] = [], down: Timed[] = [], rawDown: Timed[] = [];
+  const up: Timed[] = [],
+    rawUp: Timed[] = [],
+    down: Timed[] = [],
+    rawDown: Timed[] = [];
   const ids: string[] = [];
   for (let run = 0; run < RUNS; run++) {
     const key = `bench/raw-${size}-${run}`;
     // Alternate who goes first, so neither side always gets the caches the other just warmed.
     const cofferFirst = run % 2 === 0;
-    const ups = [async () => up.push(await cofferUploadInto(ctx, file, ids)), async () => rawUp.push(await rawUpload(ctx.s3, ctx.config, file, key))];
+    const ups = [
+      async () => up.push(await cofferUploadInto(ctx, file, ids)),
+      async () => rawUp.push(await rawUpload(ctx.s3, ctx.config, file, key)),
+    ];
     for (const step of cofferFirst ? ups : ups.reverse()) await step();
     const downs = [
       async () => down.push(await cofferDownload(ctx.client, ctx.coffer, ids.at(-1)!, join(ctx.dir, 'coffer.out'))),
@@ -140,17 +157,29 @@ function printTable(rows: Row[], header: string[]): void {
     ...rows.map((r) => {
       const ratio = r.raw.seconds / r.coffer.seconds;
       const verdict = `ratio ${ratio >= 0.95 ? 'met' : 'MISSED'}, RSS ${r.rssGrowth < 64 * MiB ? 'met' : 'MISSED'}`;
-      return [sizeLabel(r.size), r.op, mbps(r.size, r.coffer.seconds).toFixed(1), mbps(r.size, r.raw.seconds).toFixed(1), ratio.toFixed(2), fmtMiB(r.rssGrowth), verdict];
+      return [
+        sizeLabel(r.size),
+        r.op,
+        mbps(r.size, r.coffer.seconds).toFixed(1),
+        mbps(r.size, r.raw.seconds).toFixed(1),
+        ratio.toFixed(2),
+        fmtMiB(r.rssGrowth),
+        verdict,
+      ];
     }),
   ];
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
   console.log(header.join('\n'));
   for (const l of lines) console.log(l.map((c, i) => c.padEnd(widths[i]!)).join('  '));
-  console.log('\nupload phases (client view, best run): prepare = stat + createUpload (a file this large is hashed while it is sent); send = part PUTs, with the client hashing pass alongside; complete = completeUpload, i.e. the server reading the object back to verify its sha256');
+  console.log(
+    '\nupload phases (client view, best run): prepare = stat + createUpload (a file this large is hashed while it is sent); send = part PUTs, with the client hashing pass alongside; complete = completeUpload, i.e. the server reading the object back to verify its sha256',
+  );
   for (const r of rows.filter((x) => x.op === 'upload')) {
     const p = r.coffer.phases!;
     const pct = (s: number) => `${((s / r.coffer.seconds) * 100).toFixed(0)}%`;
-    console.log(`  ${sizeLabel(r.size)}: total ${r.coffer.seconds.toFixed(2)} s = prepare ${p.prepare.toFixed(2)} s (${pct(p.prepare)}) + send ${p.send.toFixed(2)} s (${pct(p.send)}) + complete ${p.complete.toFixed(2)} s (${pct(p.complete)}); raw SDK upload ${r.raw.seconds.toFixed(2)} s`);
+    console.log(
+      `  ${sizeLabel(r.size)}: total ${r.coffer.seconds.toFixed(2)} s = prepare ${p.prepare.toFixed(2)} s (${pct(p.prepare)}) + send ${p.send.toFixed(2)} s (${pct(p.send)}) + complete ${p.complete.toFixed(2)} s (${pct(p.complete)}); raw SDK upload ${r.raw.seconds.toFixed(2)} s`,
+    );
   }
 }
 
@@ -158,14 +187,18 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'coffer-bench-'));
   const fs = await statfs(dir);
   const need = Math.max(...SIZES) * 3;
-  if (fs.bavail * fs.bsize < need) throw new Error(`${dir} has ${fmtMiB(fs.bavail * fs.bsize)} free; this bench needs about ${fmtMiB(need)}`);
+  if (fs.bavail * fs.bsize < need)
+    throw new Error(`${dir} has ${fmtMiB(fs.bavail * fs.bsize)} free; this bench needs about ${fmtMiB(need)}`);
   const s3svc = await startS3();
   const db = await startDatabase();
   let coffer: CofferProcess | undefined;
   const s3 = createS3Client(s3svc.value, { requestTimeoutMs: 600_000 });
   try {
     await ensureBucket(s3, s3svc.value.bucket);
-    coffer = await startCofferProcess(db.value, s3svc.value, { COFFER_PART_SIZE: String(PART_SIZE), COFFER_MAX_UPLOAD_BYTES: String(Math.max(...SIZES)) });
+    coffer = await startCofferProcess(db.value, s3svc.value, {
+      COFFER_PART_SIZE: String(PART_SIZE),
+      COFFER_MAX_UPLOAD_BYTES: String(Math.max(...SIZES)),
+    });
     const admin = createCofferClient({ url: coffer.url, token: coffer.adminToken, WebSocket: WebSocket as never });
     const { apiKey } = await admin.admin.createTenant.mutate({ name: 'bench' });
     const client = createCofferClient({ url: coffer.url, token: apiKey.key, WebSocket: WebSocket as never });

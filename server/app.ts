@@ -1,5 +1,5 @@
 import websocket from '@fastify/websocket';
-import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
+import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { contextFactory } from './context.ts';
 import type { Deps } from './deps.ts';
@@ -9,7 +9,7 @@ import { registerFsRoutes } from './http/fs-routes.ts';
 import { answerInTrpcShape } from './http/trpc-errors.ts';
 import { clientIp, createRequestGuards, recordClientIps, takeIpToken } from './limits/index.ts';
 import { loggerOptions } from './logger.ts';
-import { appRouter, type AppRouter } from './routers/_app.ts';
+import { type AppRouter, appRouter } from './routers/_app.ts';
 import { checkHealth } from './services/health.ts';
 import { FsStorage } from './storage/fs.ts';
 
@@ -64,7 +64,10 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
       takeIpToken(guards, clientIp(req));
     } catch (err) {
       const retryAfter = err instanceof CofferError ? err.retryAfterSeconds : undefined;
-      return reply.code(429).header('retry-after', String(retryAfter ?? 60)).send({ ok: false, error: toTRPCError(err).message });
+      return reply
+        .code(429)
+        .header('retry-after', String(retryAfter ?? 60))
+        .send({ ok: false, error: toTRPCError(err).message });
     }
     const health = await checkHealth(deps);
     return reply.code(health.ok ? 200 : 503).send({ ok: health.ok });

@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createCofferClient, type CofferClient } from '../client/src/index.ts';
+import { type CofferClient, createCofferClient } from '../client/src/index.ts';
 import { CLEANUP_JOBS, type CleanupJob, type CleanupRun } from '../shared/schemas/lifecycle.ts';
 import { loadConfig } from './config.ts';
 import { loadOrCreateSecrets } from './secrets.ts';
@@ -55,7 +55,12 @@ function printRuns(runs: CleanupRun[]): void {
   for (const r of runs) for (const m of r.errorMessages) console.error(`${r.job} ${r.startedAt.toISOString()}: ${m}`);
 }
 
-async function run(client: CofferClient, command: string | undefined, args: string[], values: Record<string, string | boolean | undefined>) {
+async function run(
+  client: CofferClient,
+  command: string | undefined,
+  args: string[],
+  values: Record<string, string | boolean | undefined>,
+) {
   switch (command) {
     case 'cleanup': {
       const job = args[0] as CleanupJob;
@@ -68,7 +73,17 @@ async function run(client: CofferClient, command: string | undefined, args: stri
       return printRuns((await client.storage.cleanupRuns.query({ limit: Number(values.limit ?? 20) })).items);
     case 'usage': {
       const u = await client.storage.adminUsage.query({ tenantId: values.tenant as string | undefined });
-      console.table(u.tenants.map((t) => ({ tenant: t.tenantId, name: t.name, plan: t.plan, objects: t.objects, stored: mb(t.bytes), 'usd/month': t.estimateUsd, alert: t.alert })));
+      console.table(
+        u.tenants.map((t) => ({
+          tenant: t.tenantId,
+          name: t.name,
+          plan: t.plan,
+          objects: t.objects,
+          stored: mb(t.bytes),
+          'usd/month': t.estimateUsd,
+          alert: t.alert,
+        })),
+      );
       return console.log(`total: ${u.total.objects} objects, ${mb(u.total.bytes)}, ~$${u.total.estimateUsd.toFixed(2)}/month`);
     }
     case 'bucket-lifecycle':

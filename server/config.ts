@@ -1,17 +1,31 @@
 import { z } from 'zod';
-import { DEFAULT_DOWNLOAD_EXPIRY_SECONDS, DEFAULT_KINDS, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_INLINE_BYTES, GiB, MAX_URL_EXPIRY_SECONDS, MiB } from '../shared/constants.ts';
-import { lifecycleConfig, lifecycleEnv, type LifecycleConfig } from './lifecycle/config.ts';
+import {
+  DEFAULT_DOWNLOAD_EXPIRY_SECONDS,
+  DEFAULT_KINDS,
+  DEFAULT_MAX_BATCH_SIZE,
+  DEFAULT_MAX_INLINE_BYTES,
+  GiB,
+  MAX_URL_EXPIRY_SECONDS,
+  MiB,
+} from '../shared/constants.ts';
+import { type LifecycleConfig, lifecycleConfig, lifecycleEnv } from './lifecycle/config.ts';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number) => z.coerce.number().int().min(min);
 /** 'true'/'false' or a list of trusted proxy addresses/CIDRs, as Fastify's trustProxy takes them. */
 function trustProxy(s: string): boolean | string[] {
   if (/^(true|false)$/.test(s)) return s === 'true';
-  return s.split(',').map((x) => x.trim()).filter(Boolean);
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 }
-const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
 
 /**
  * Every setting Coffer reads from the environment. Parsed once at start (`loadConfig`);
@@ -28,7 +42,10 @@ export const envSchema = z.object({
   S3_FORCE_PATH_STYLE: bool.optional(),
   /** Trust a backend-verified x-amz-checksum-sha256 instead of reading objects back (AWS S3, R2). */
   S3_TRUST_CHECKSUM: bool.default(false),
-  R2_ACCOUNT_ID: z.string().regex(/^[a-f0-9]{32}$/, 'must be the 32-character Cloudflare account id').optional(),
+  R2_ACCOUNT_ID: z
+    .string()
+    .regex(/^[a-f0-9]{32}$/, 'must be the 32-character Cloudflare account id')
+    .optional(),
   COFFER_DATA_DIR: z.string().min(1).default('./.coffer'),
   COFFER_PUBLIC_URL: z.url().optional(),
   PORT: int(0).max(65535).default(3000),

@@ -1,8 +1,8 @@
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import type { ApiKeyScope } from '../shared/constants.ts';
 import type { Deps } from './deps.ts';
-import type { ClientSocket } from './events/subscription.ts';
 import { toTRPCError } from './errors.ts';
+import type { ClientSocket } from './events/subscription.ts';
 import { checkBatchSize, clientIp, type RequestGuards } from './limits/index.ts';
 import { authenticate } from './services/auth.ts';
 

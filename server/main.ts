@@ -1,11 +1,11 @@
 import { buildApp } from './app.ts';
-import { loadConfig, type Config } from './config.ts';
+import { type Config, loadConfig } from './config.ts';
 import { createDb, runMigrations } from './db/index.ts';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.ts';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.ts';
 import { createEventHub } from './events/hub.ts';
 import { createPgPubSub } from './events/pubsub.ts';
-import { startCleanupScheduler } from './lifecycle/scheduler.ts';
 import { scheduleEventRetention } from './events/retention.ts';
+import { startCleanupScheduler } from './lifecycle/scheduler.ts';
 import { loadOrCreateSecrets } from './secrets.ts';
 import { createStorage } from './storage/index.ts';
 
@@ -39,13 +39,17 @@ async function main(): Promise<void> {
   const stopRetention = scheduleEventRetention(db, {
     retentionDays: config.eventRetentionDays,
     now: () => new Date(),
-    onResult: (deleted, err) => (err ? app.log.error({ err }, 'event retention failed') : deleted && app.log.info({ deleted }, 'pruned old events')),
+    onResult: (deleted, err) =>
+      err ? app.log.error({ err }, 'event retention failed') : deleted && app.log.info({ deleted }, 'pruned old events'),
   });
 
-  const stopCleanup = startCleanupScheduler({ config, db, storage, events, now: () => new Date() }, {
-    onResult: (job, r) => app.log.info({ job, ...(r.status === 'ran' ? { run: r.run } : { status: r.status }) }, 'cleanup job finished'),
-    onError: (job, err) => app.log.error({ err, job }, 'cleanup job failed'),
-  });
+  const stopCleanup = startCleanupScheduler(
+    { config, db, storage, events, now: () => new Date() },
+    {
+      onResult: (job, r) => app.log.info({ job, ...(r.status === 'ran' ? { run: r.run } : { status: r.status }) }, 'cleanup job finished'),
+      onError: (job, err) => app.log.error({ err, job }, 'cleanup job failed'),
+    },
+  );
 
   let stopping = false;
   const shutdown = async (signal: string, exitCode = 0) => {

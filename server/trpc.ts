@@ -3,8 +3,8 @@ import superjson from 'superjson';
 import { z } from 'zod';
 import type { ApiKeyScope } from '../shared/constants.ts';
 import type { Context } from './context.ts';
+import { type Tx, withTenant } from './db/index.ts';
 import { CofferError, toTRPCError } from './errors.ts';
-import { withTenant, type Tx } from './db/index.ts';
 import { acquireSubscription, releasingIterable, takeIpToken, takeKeyToken } from './limits/index.ts';
 
 const t = initTRPC.context<Context>().create({
@@ -75,14 +75,19 @@ const capSubscriptions = t.middleware(async ({ ctx, type, signal, next }) => {
   }
 });
 
-const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> => v != null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> =>
+  v != null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
 
 export const publicProcedure = t.procedure.use(mapErrors).use(rateLimit).use(capSubscriptions);
 
 const requireTenant = t.middleware(({ ctx, next }) => {
   const p = ctx.principal;
   if (p.kind !== 'tenant') {
-    throw new TRPCError({ code: 'UNAUTHORIZED', message: p.kind === 'admin' ? 'use an API key, not the admin token' : (p.reason ?? 'missing API key: send Authorization: Bearer <key>') });
+    throw new TRPCError({
+      code: 'UNAUTHORIZED',
+      message:
+        p.kind === 'admin' ? 'use an API key, not the admin token' : (p.reason ?? 'missing API key: send Authorization: Bearer <key>'),
+    });
   }
   const { db } = ctx.deps;
   return next({

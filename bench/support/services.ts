@@ -18,7 +18,14 @@ export interface Service<T> {
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 /** Ports and state dir apart from test/ceph/run.sh's, so a test Ceph is left alone. */
-const CEPH_ENV = { CEPH_DIR: '/tmp/ceph-s3-bench', RGW_PORT: '7482', MON_V2_PORT: '3302', MON_V1_PORT: '6791', OSD_BACKEND: 'bluestore', S3_BUCKET: 'coffer-bench' };
+const CEPH_ENV = {
+  CEPH_DIR: '/tmp/ceph-s3-bench',
+  RGW_PORT: '7482',
+  MON_V2_PORT: '3302',
+  MON_V1_PORT: '6791',
+  OSD_BACKEND: 'bluestore',
+  S3_BUCKET: 'coffer-bench',
+};
 
 /**
  * The S3 server: the one in S3_ENDPOINT when set; else a Ceph RGW started with
@@ -28,16 +35,36 @@ const CEPH_ENV = { CEPH_DIR: '/tmp/ceph-s3-bench', RGW_PORT: '7482', MON_V2_PORT
 export async function startS3(): Promise<Service<S3Config>> {
   const env = process.env;
   if (env.S3_ENDPOINT) {
-    const value = s3Config(env.S3_ENDPOINT, env.S3_BUCKET ?? 'coffer-bench', env.S3_ACCESS_KEY_ID ?? '', env.S3_SECRET_ACCESS_KEY ?? '', env.S3_REGION ?? 'us-east-1');
+    const value = s3Config(
+      env.S3_ENDPOINT,
+      env.S3_BUCKET ?? 'coffer-bench',
+      env.S3_ACCESS_KEY_ID ?? '',
+      env.S3_SECRET_ACCESS_KEY ?? '',
+      env.S3_REGION ?? 'us-east-1',
+    );
     return { value, label: `S3_ENDPOINT ${env.S3_ENDPOINT}`, stop: async () => {} };
   }
-  const wasUp = await fetch(`http://127.0.0.1:${CEPH_ENV.RGW_PORT}/`).then(() => true, () => false);
-  const up = spawnSync('bash', [join(root, 'test/ceph/ceph-s3-up.sh')], { env: { ...env, ...CEPH_ENV }, encoding: 'utf8', timeout: 600_000 });
+  const wasUp = await fetch(`http://127.0.0.1:${CEPH_ENV.RGW_PORT}/`).then(
+    () => true,
+    () => false,
+  );
+  const up = spawnSync('bash', [join(root, 'test/ceph/ceph-s3-up.sh')], {
+    env: { ...env, ...CEPH_ENV },
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
   const exported = Object.fromEntries([...(up.stdout ?? '').matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
   if (up.status === 0 && exported.AWS_ENDPOINT_URL) {
-    const value = s3Config(exported.AWS_ENDPOINT_URL, CEPH_ENV.S3_BUCKET, exported.AWS_ACCESS_KEY_ID!, exported.AWS_SECRET_ACCESS_KEY!, exported.AWS_REGION ?? 'us-east-1');
+    const value = s3Config(
+      exported.AWS_ENDPOINT_URL,
+      CEPH_ENV.S3_BUCKET,
+      exported.AWS_ACCESS_KEY_ID!,
+      exported.AWS_SECRET_ACCESS_KEY!,
+      exported.AWS_REGION ?? 'us-east-1',
+    );
     const stop = async () => {
-      if (!wasUp) spawnSync('bash', [join(root, 'test/ceph/ceph-s3-down.sh'), '--purge'], { env: { ...env, ...CEPH_ENV }, stdio: 'ignore' });
+      if (!wasUp)
+        spawnSync('bash', [join(root, 'test/ceph/ceph-s3-down.sh'), '--purge'], { env: { ...env, ...CEPH_ENV }, stdio: 'ignore' });
     };
     return { value, label: `Ceph RGW (${CEPH_ENV.OSD_BACKEND}) at ${value.endpoint}${wasUp ? ', already running' : ''}`, stop };
   }

@@ -1,7 +1,7 @@
 import { TRPCClientError } from '@trpc/client';
 // The client's source entry, as test/support does: the console is bundled from the same
 // browser-safe code the package ships, whatever its build step produces for npm.
-import { createCofferClient, type CofferClient } from '../src/index.ts';
+import { type CofferClient, createCofferClient } from '../src/index.ts';
 import { byId } from './dom.ts';
 
 export type { CofferClient, RouterOutputs } from '../src/index.ts';

@@ -1,6 +1,6 @@
-import { DEFAULT_KINDS, ARTIFACT_STATUSES } from '../../shared/constants.ts';
+import { ARTIFACT_STATUSES, DEFAULT_KINDS } from '../../shared/constants.ts';
 import type { CofferEvent } from '../../shared/schemas/events.ts';
-import { act, isNotFound, type CofferClient, type RouterOutputs } from './api.ts';
+import { act, type CofferClient, isNotFound, type RouterOutputs } from './api.ts';
 import { confirmAction } from './dialog.ts';
 import { badge, formatBytes, h, sha, table, time } from './dom.ts';
 import { downloadArtifact, type Live } from './live.ts';
@@ -75,13 +75,24 @@ export function mountArtifacts(root: HTMLElement, client: CofferClient, live: Li
 }
 
 function matches(a: Artifact, f: Filter): boolean {
-  return (!f.kind || a.kind === f.kind) && (!f.entityType || a.entityType === f.entityType) && (!f.entityId || a.entityId === f.entityId) && (!f.status || a.status === f.status);
+  return (
+    (!f.kind || a.kind === f.kind) &&
+    (!f.entityType || a.entityType === f.entityType) &&
+    (!f.entityId || a.entityId === f.entityId) &&
+    (!f.status || a.status === f.status)
+  );
 }
 
 function filterForm(apply: (f: Filter) => void): HTMLFormElement {
-  const field = (name: string, label: string, input: HTMLElement) => h('div', { class: 'field' }, h('label', { for: `filter-${name}` }, label), input);
+  const field = (name: string, label: string, input: HTMLElement) =>
+    h('div', { class: 'field' }, h('label', { for: `filter-${name}` }, label), input);
   const text = (name: string, extra: Record<string, string> = {}) => h('input', { id: `filter-${name}`, name, type: 'text', ...extra });
-  const status = h('select', { id: 'filter-status', name: 'status' }, h('option', { value: '' }, 'any'), ...ARTIFACT_STATUSES.map((s) => h('option', { value: s }, s)));
+  const status = h(
+    'select',
+    { id: 'filter-status', name: 'status' },
+    h('option', { value: '' }, 'any'),
+    ...ARTIFACT_STATUSES.map((s) => h('option', { value: s }, s)),
+  );
   const kinds = h('datalist', { id: 'kinds' }, ...DEFAULT_KINDS.map((k) => h('option', { value: k })));
   const form = h(
     'form',
@@ -96,7 +107,7 @@ function filterForm(apply: (f: Filter) => void): HTMLFormElement {
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const data = new FormData(form);
-    const get = (k: string) => (String(data.get(k) ?? '').trim() || undefined);
+    const get = (k: string) => String(data.get(k) ?? '').trim() || undefined;
     apply({ kind: get('kind'), entityType: get('entityType'), entityId: get('entityId'), status: get('status') as Filter['status'] });
   });
   return form;

@@ -3,10 +3,11 @@
  * on `npm install` / `npm ci`, and from server/http/console.ts when dist/ is missing (e.g. after
  * `npm ci --ignore-scripts`), so a fresh clone's `npm install && npm start` always serves it.
  */
-import { build } from 'esbuild';
+
 import { chmod, copyFile, mkdtemp, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const CONSOLE_DIST = join(here, 'dist');

@@ -5,14 +5,22 @@
 type Child = Node | string | number | null | undefined | false;
 type AttrValue = string | number | boolean | undefined | null | ((e: Event) => void);
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, AttrValue> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, AttrValue> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
     if (typeof value === 'function') el.addEventListener(name.replace(/^on/, ''), value);
     else if (value === true) el.setAttribute(name, '');
     else if (value !== false && value != null) el.setAttribute(name, String(value));
   }
-  el.append(...children.filter((c): c is Node | string | number => c !== null && c !== undefined && c !== false).map((c) => (typeof c === 'number' ? String(c) : c)));
+  el.append(
+    ...children
+      .filter((c): c is Node | string | number => c !== null && c !== undefined && c !== false)
+      .map((c) => (typeof c === 'number' ? String(c) : c)),
+  );
   return el;
 }
 
@@ -34,7 +42,8 @@ const DATE_TIME: Intl.DateTimeFormatOptions = { dateStyle: 'medium', timeStyle: 
 const TIME: Intl.DateTimeFormatOptions = { timeStyle: 'medium' };
 
 /** Compact local time; the exact instant stays in `datetime` and the tooltip. `clock` drops the date (the feed). */
-export const time = (d: Date, clock = false) => h('time', { datetime: d.toISOString(), title: d.toISOString() }, d.toLocaleString(undefined, clock ? TIME : DATE_TIME));
+export const time = (d: Date, clock = false) =>
+  h('time', { datetime: d.toISOString(), title: d.toISOString() }, d.toLocaleString(undefined, clock ? TIME : DATE_TIME));
 
 /** The first 12 hex digits, with the full hash in a tooltip and for screen readers' "describe". */
 export const sha = (s: string) => h('code', { title: s, class: 'sha' }, s.slice(0, 12));

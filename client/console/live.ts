@@ -1,5 +1,5 @@
 import type { CofferEvent } from '../../shared/schemas/events.ts';
-import { act, errorMessage, isAuthError, startDownload, type CofferClient } from './api.ts';
+import { act, type CofferClient, errorMessage, isAuthError, startDownload } from './api.ts';
 import { byId, formatBytes, h, time } from './dom.ts';
 
 type Listener = (e: CofferEvent) => void;
@@ -64,14 +64,22 @@ function setStatus(text: string, tone: 'ok' | 'warn'): void {
 export function describeEvent(e: CofferEvent): string {
   const project = e.projectId ? `Project ${e.projectId}` : '';
   switch (e.type) {
-    case 'artifact_uploaded': return `${e.data.kind} ready (${formatBytes(e.data.sizeBytes)})`;
-    case 'artifact_failed': return `${e.data.kind} failed: ${e.data.reason}`;
-    case 'artifact_size_warning': return `${e.data.kind} is large: ${e.data.suggestion}`;
-    case 'artifact_deleted': return `${e.data.kind} deleted`;
-    case 'version_created': return `${project}: new version (${e.data.source})`;
-    case 'version_ready': return `${project}: version ready (${formatBytes(e.data.sizeBytes)})`;
-    case 'version_rolled_back': return `${project}: rolled back`;
-    case 'cleanup_completed': return `Cleanup ${e.data.job}: ${e.data.deleted} deleted, ${formatBytes(e.data.bytesFreed)} freed`;
+    case 'artifact_uploaded':
+      return `${e.data.kind} ready (${formatBytes(e.data.sizeBytes)})`;
+    case 'artifact_failed':
+      return `${e.data.kind} failed: ${e.data.reason}`;
+    case 'artifact_size_warning':
+      return `${e.data.kind} is large: ${e.data.suggestion}`;
+    case 'artifact_deleted':
+      return `${e.data.kind} deleted`;
+    case 'version_created':
+      return `${project}: new version (${e.data.source})`;
+    case 'version_ready':
+      return `${project}: version ready (${formatBytes(e.data.sizeBytes)})`;
+    case 'version_rolled_back':
+      return `${project}: rolled back`;
+    case 'cleanup_completed':
+      return `Cleanup ${e.data.job}: ${e.data.deleted} deleted, ${formatBytes(e.data.bytesFreed)} freed`;
   }
 }
 

@@ -4,10 +4,10 @@
  * reaches the server only through `createCofferClient` (fetch + WebSocket + superjson), and the
  * server merely serves its built files (server/http/console.ts).
  */
-import { act, clearError, connect, showError, storedKey, storeKey, type CofferClient } from './api.ts';
+import { act, type CofferClient, clearError, connect, showError, storedKey, storeKey } from './api.ts';
 import { mountArtifacts } from './artifacts-view.ts';
 import { byId } from './dom.ts';
-import { startLive, type Live } from './live.ts';
+import { type Live, startLive } from './live.ts';
 import { mountProjects } from './projects-view.ts';
 import { mountUsage } from './usage-view.ts';
 

@@ -1,8 +1,8 @@
 import type { CofferEvent } from '../../shared/schemas/events.ts';
-import { act, isNotFound, startDownload, type CofferClient } from './api.ts';
+import { act, type CofferClient, isNotFound, startDownload } from './api.ts';
 import { h } from './dom.ts';
 import type { Live } from './live.ts';
-import { versionsTable, type VersionsTable } from './versions-table.ts';
+import { type VersionsTable, versionsTable } from './versions-table.ts';
 
 const projectHref = (id: string) => `#projects/${encodeURIComponent(id)}`;
 
@@ -54,12 +54,14 @@ function projectPanel(panel: HTMLElement, client: CofferClient, projectId: strin
     more.hidden = cursor === null;
   };
   more.addEventListener('click', () => void act(more, load));
-  exportLatest.addEventListener('click', () =>
-    void act(exportLatest, async () => {
-      const d = await client.version.exportLatest.query({ projectId });
-      if (!d.available) throw new Error(d.message);
-      startDownload(d.downloadUrl, d.filename);
-    }),
+  exportLatest.addEventListener(
+    'click',
+    () =>
+      void act(exportLatest, async () => {
+        const d = await client.version.exportLatest.query({ projectId });
+        if (!d.available) throw new Error(d.message);
+        startDownload(d.downloadUrl, d.filename);
+      }),
   );
   panel.append(h('div', { class: 'panel-head' }, h('h3', {}, projectId), exportLatest), versions.el, more);
   void act(null, load);
@@ -71,7 +73,8 @@ async function followVersion(client: CofferClient, versions: VersionsTable, e: C
   const id = e.versionId;
   if (!id) return;
   if (e.type === 'version_rolled_back') return versions.moveFlag('isCurrent', id);
-  const changesRow = e.type === 'version_created' || (versions.has(id) && ['version_ready', 'artifact_failed', 'artifact_uploaded'].includes(e.type));
+  const changesRow =
+    e.type === 'version_created' || (versions.has(id) && ['version_ready', 'artifact_failed', 'artifact_uploaded'].includes(e.type));
   if (!changesRow) return;
   const v = await client.version.get.query({ versionId: id }).catch((err) => {
     if (isNotFound(err)) return null; // removed since: the next page load will not show it either

@@ -22,15 +22,28 @@ function usageContent(u: Usage): Node[] {
     'dl',
     { class: 'summary' },
     ...pair('Stored', `${formatBytes(u.total.bytes)} in ${u.total.objects} ${u.total.objects === 1 ? 'object' : 'objects'}`),
-    ...pair('Estimated monthly cost', `${usd(e.totalUsd)} (storage ${usd(e.storageUsd)}, class A ${usd(e.classAUsd)}, class B ${usd(e.classBUsd)}, egress ${usd(e.egressUsd)})`),
+    ...pair(
+      'Estimated monthly cost',
+      `${usd(e.totalUsd)} (storage ${usd(e.storageUsd)}, class A ${usd(e.classAUsd)}, class B ${usd(e.classBUsd)}, egress ${usd(e.egressUsd)})`,
+    ),
     ...pair('Operations, last 30 days', `${u.operations.classA} class A, ${u.operations.classB} class B`),
     ...pair('As of', time(u.asOf)),
   );
-  const alert = u.alert.exceeded ? h('p', { class: 'error' }, `The estimate is above the alert threshold of ${usd(u.alert.thresholdUsd)}.`) : null;
+  const alert = u.alert.exceeded
+    ? h('p', { class: 'error' }, `The estimate is above the alert threshold of ${usd(u.alert.thresholdUsd)}.`)
+    : null;
   const byKind = table('By kind', ['Kind', 'Objects', 'Size']);
-  byKind.body.append(...u.byKind.map((k) => h('tr', {}, h('td', {}, k.kind), h('td', { class: 'num' }, k.objects), h('td', { class: 'num' }, formatBytes(k.bytes)))));
+  byKind.body.append(
+    ...u.byKind.map((k) =>
+      h('tr', {}, h('td', {}, k.kind), h('td', { class: 'num' }, k.objects), h('td', { class: 'num' }, formatBytes(k.bytes))),
+    ),
+  );
   const byProject = table('By project', ['Project', 'Objects', 'Size']);
-  byProject.body.append(...u.byProject.map((p) => h('tr', {}, h('td', {}, p.projectId), h('td', { class: 'num' }, p.objects), h('td', { class: 'num' }, formatBytes(p.bytes)))));
+  byProject.body.append(
+    ...u.byProject.map((p) =>
+      h('tr', {}, h('td', {}, p.projectId), h('td', { class: 'num' }, p.objects), h('td', { class: 'num' }, formatBytes(p.bytes))),
+    ),
+  );
   const method = h('p', { class: 'hint' }, `How operations are counted: ${u.operations.method}`);
   return [summary, ...(alert ? [alert] : []), byKind.table, byProject.table, method];
 }

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { rollup, type Plugin } from 'rollup';
+import { type Plugin, rollup } from 'rollup';
 import { dts } from 'rollup-plugin-dts';
 
 const pkgDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -69,7 +69,13 @@ async function assertSelfContained() {
 async function bundleJs() {
   const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning' } as const;
   // One build for the library entries, so the code they share is one chunk (one TransferError class, not two).
-  await build({ ...common, entryPoints: { index: join(pkgDir, 'src/index.ts'), node: join(pkgDir, 'src/node.ts') }, outdir: out, splitting: true, chunkNames: 'chunk-[hash]' });
+  await build({
+    ...common,
+    entryPoints: { index: join(pkgDir, 'src/index.ts'), node: join(pkgDir, 'src/node.ts') },
+    outdir: out,
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
+  });
   await build({ ...common, entryPoints: { cli: join(pkgDir, 'src/cli/main.ts') }, outdir: out, banner: { js: '#!/usr/bin/env node' } });
 }
 

@@ -43,7 +43,12 @@ export class IntegrityError extends Error {
  * `destination` only once size and sha256 match what Coffer recorded at upload; on any failure
  * the partial file is removed, so `destination` never holds unverified bytes.
  */
-export async function downloadArtifact(trpc: TRPCClient<AppRouter>, id: string, destination: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
+export async function downloadArtifact(
+  trpc: TRPCClient<AppRouter>,
+  id: string,
+  destination: string,
+  opts: DownloadOptions = {},
+): Promise<DownloadResult> {
   const { signal } = opts;
   const [link, info] = await Promise.all([
     trpc.artifact.getDownloadUrl.query({ id, expiresIn: opts.expiresIn }, { signal }),
@@ -56,7 +61,10 @@ export async function downloadArtifact(trpc: TRPCClient<AppRouter>, id: string, 
       throw new IntegrityError(`artifact ${id}: received ${got.sizeBytes} bytes, ${info.sizeBytes} recorded`, 'SIZE_MISMATCH');
     }
     if (got.sha256 !== info.sha256) {
-      throw new IntegrityError(`artifact ${id}: received bytes hash to ${got.sha256}, ${info.sha256} recorded; the stored object is corrupt or was replaced`, 'CHECKSUM_MISMATCH');
+      throw new IntegrityError(
+        `artifact ${id}: received bytes hash to ${got.sha256}, ${info.sha256} recorded; the stored object is corrupt or was replaced`,
+        'CHECKSUM_MISMATCH',
+      );
     }
     await rename(partial, destination);
     return { path: destination, ...got };

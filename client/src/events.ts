@@ -1,4 +1,4 @@
-import { TRPCClientError, type TRPCClient } from '@trpc/client';
+import { type TRPCClient, TRPCClientError } from '@trpc/client';
 import type { AppRouter, RouterOutputs } from '../../server/routers/_app.ts';
 import type { EventFilter } from '../../shared/schemas/event-stream.ts';
 import type { CofferEvent } from '../../shared/schemas/events.ts';
@@ -48,7 +48,11 @@ const backoff = (attempt: number) => Math.min(10_000, 250 * 2 ** attempt) * (0.5
  * after a server-side end (SERVICE_UNAVAILABLE on shutdown, SLOW_CONSUMER), and a bounded
  * buffer that falls back to re-reading the log rather than growing with a slow consumer.
  */
-export async function* events(client: TRPCClient<AppRouter>, filter: EventStreamFilter = {}, opts: EventsOptions = {}): AsyncGenerator<CofferEvent, void, undefined> {
+export async function* events(
+  client: TRPCClient<AppRouter>,
+  filter: EventStreamFilter = {},
+  opts: EventsOptions = {},
+): AsyncGenerator<CofferEvent, void, undefined> {
   const { signal, maxBuffered = 10_000 } = opts;
   let resumeFrom = filter.lastEventId ?? (await client.artifact.eventCursor.query(undefined, { signal })).lastEventId;
   let buffer: CofferEvent[] = [];
@@ -63,21 +67,24 @@ export async function* events(client: TRPCClient<AppRouter>, filter: EventStream
   const start = (): void => {
     retry = undefined;
     // The server ends the stream only by error; a completion means the client was closed.
-    sub = client.artifact.onEvent.subscribe({ ...filter, lastEventId: resumeFrom }, {
-      onData: ({ data }) => {
-        attempt = 0;
-        buffer.push(data);
-        if (buffer.length > maxBuffered) stopListening();
-        notify();
+    sub = client.artifact.onEvent.subscribe(
+      { ...filter, lastEventId: resumeFrom },
+      {
+        onData: ({ data }) => {
+          attempt = 0;
+          buffer.push(data);
+          if (buffer.length > maxBuffered) stopListening();
+          notify();
+        },
+        onError: (err) => {
+          sub = null;
+          if (isRetryable(err) && !signal?.aborted) retry = setTimeout(start, backoff(attempt++));
+          else failure = err;
+          notify();
+        },
+        onComplete: () => void ((ended = true), notify()),
       },
-      onError: (err) => {
-        sub = null;
-        if (isRetryable(err) && !signal?.aborted) retry = setTimeout(start, backoff(attempt++));
-        else failure = err;
-        notify();
-      },
-      onComplete: () => void ((ended = true), notify()),
-    });
+    );
   };
   // On overflow: stop and forget the buffer; `resumeFrom` stays at what the consumer has had,
   // and the loop resubscribes from there once the consumer has caught up.
@@ -128,8 +135,14 @@ export type ReadyTarget = { artifactId: string } | { versionId: string };
 export function waitUntilReady(client: TRPCClient<AppRouter>, target: { artifactId: string }, opts?: WaitOptions): Promise<Artifact>;
 export function waitUntilReady(client: TRPCClient<AppRouter>, target: { versionId: string }, opts?: WaitOptions): Promise<Version>;
 export function waitUntilReady(client: TRPCClient<AppRouter>, target: ReadyTarget, opts?: WaitOptions): Promise<Artifact | Version>;
-export async function waitUntilReady(client: TRPCClient<AppRouter>, target: ReadyTarget, opts: WaitOptions = {}): Promise<Artifact | Version> {
-  const signals = [opts.signal, opts.timeoutMs === undefined ? undefined : AbortSignal.timeout(opts.timeoutMs)].filter((s) => s !== undefined);
+export async function waitUntilReady(
+  client: TRPCClient<AppRouter>,
+  target: ReadyTarget,
+  opts: WaitOptions = {},
+): Promise<Artifact | Version> {
+  const signals = [opts.signal, opts.timeoutMs === undefined ? undefined : AbortSignal.timeout(opts.timeoutMs)].filter(
+    (s) => s !== undefined,
+  );
   const signal = signals.length ? AbortSignal.any(signals) : undefined;
   const { lastEventId } = await client.artifact.eventCursor.query(undefined, { signal });
   const check =
@@ -161,6 +174,8 @@ async function settleVersion(client: TRPCClient<AppRouter>, v: Version, signal?:
   if (v.status === 'ready') return v;
   if (v.status === 'uploading') return null;
   if (v.status === 'no_snapshot') throw new ArtifactNotReadyError(v.id, 'failed', 'the version has no snapshot to wait for');
-  const snapshot = v.snapshotArtifactId ? await client.artifact.getInfo.query({ id: v.snapshotArtifactId }, { signal }).catch(() => null) : null;
+  const snapshot = v.snapshotArtifactId
+    ? await client.artifact.getInfo.query({ id: v.snapshotArtifactId }, { signal }).catch(() => null)
+    : null;
   throw new ArtifactNotReadyError(v.id, 'failed', snapshot?.failureReason ?? 'the snapshot upload failed');
 }

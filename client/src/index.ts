@@ -1,29 +1,65 @@
-import {
-  createTRPCClient,
-  createWSClient,
-  httpBatchLink,
-  splitLink,
-  TRPCClientError,
-  wsLink,
-  type TRPCClient,
-} from '@trpc/client';
+import { createTRPCClient, createWSClient, httpBatchLink, splitLink, type TRPCClient, TRPCClientError, wsLink } from '@trpc/client';
 import superjson from 'superjson';
 import type { AppRouter } from '../../server/routers/_app.ts';
-import type { CofferErrorCode } from '../../shared/errors.ts';
-import { events, waitUntilReady, type EventsOptions, type EventStreamFilter, type ReadyArtifact, type ReadyTarget, type ReadyVersion, type WaitOptions } from './events.ts';
-import { prepareBytes, uploadWith, type UploadFn } from './upload.ts';
 import { DEFAULT_MAX_BATCH_SIZE } from '../../shared/constants.ts';
-import { rateLimitRetryLink } from './retry-link.ts';
+import type { CofferErrorCode } from '../../shared/errors.ts';
+import {
+  type EventStreamFilter,
+  type EventsOptions,
+  events,
+  type ReadyArtifact,
+  type ReadyTarget,
+  type ReadyVersion,
+  type WaitOptions,
+  waitUntilReady,
+} from './events.ts';
 import { networkRetryLink } from './network-retry-link.ts';
+import { rateLimitRetryLink } from './retry-link.ts';
+import { prepareBytes, type UploadFn, uploadWith } from './upload.ts';
 
-// The published package's types come from wire.ts (the router without its server context).
-export type { AppRouter, Artifact, CofferEvent, CofferEventType, EventFilter, RouterInputs, RouterOutputs, UploadInstructions, Version } from './wire.ts';
 export { COFFER_ERROR_CODES, type CofferErrorCode } from '../../shared/errors.ts';
-export { DEFAULT_OFFLOAD_THRESHOLD, isOffloaded, jsonBytes, offloadMetadata, resolveMetadata, type Metadata, type OffloadOptions } from './offload.ts';
+export {
+  ArtifactNotReadyError,
+  type EventStreamFilter,
+  type EventsOptions,
+  type ReadyArtifact,
+  type ReadyTarget,
+  type ReadyVersion,
+  type WaitOptions,
+} from './events.ts';
 export { networkRetryLink } from './network-retry-link.ts';
-export { completeTransfer, prepareBytes, uploadPrepared, uploadVersion, type PreparedSource, type UploadFn, type UploadOptions, type VersionUploadOptions } from './upload.ts';
-export { ArtifactNotReadyError, type EventsOptions, type EventStreamFilter, type ReadyArtifact, type ReadyTarget, type ReadyVersion, type WaitOptions } from './events.ts';
-export { sendToInstructions, TransferError, type ByteSource, type SendOptions, type TransferProgress } from './transfer.ts';
+export {
+  DEFAULT_OFFLOAD_THRESHOLD,
+  isOffloaded,
+  jsonBytes,
+  type Metadata,
+  type OffloadOptions,
+  offloadMetadata,
+  resolveMetadata,
+} from './offload.ts';
+export { type ByteSource, type SendOptions, sendToInstructions, TransferError, type TransferProgress } from './transfer.ts';
+export {
+  completeTransfer,
+  type PreparedSource,
+  prepareBytes,
+  type UploadFn,
+  type UploadOptions,
+  uploadPrepared,
+  uploadVersion,
+  type VersionUploadOptions,
+} from './upload.ts';
+// The published package's types come from wire.ts (the router without its server context).
+export type {
+  AppRouter,
+  Artifact,
+  CofferEvent,
+  CofferEventType,
+  EventFilter,
+  RouterInputs,
+  RouterOutputs,
+  UploadInstructions,
+  Version,
+} from './wire.ts';
 
 export interface CofferClientOptions {
   /** Base URL of the Coffer server, e.g. http://127.0.0.1:3000 */
@@ -77,7 +113,11 @@ export function createCofferClient(opts: CofferClientOptions): CofferClient {
       rateLimitRetryLink(),
       networkRetryLink(),
       wsClient
-        ? splitLink({ condition: (op) => op.type === 'subscription', true: wsLink({ client: wsClient, transformer: superjson }), false: http })
+        ? splitLink({
+            condition: (op) => op.type === 'subscription',
+            true: wsLink({ client: wsClient, transformer: superjson }),
+            false: http,
+          })
         : http,
     ],
   });

@@ -38,7 +38,12 @@ export async function prepareNodeSource(source: NodeUploadSource, signal?: Abort
     return fileSource(source, sizeBytes, sha256, noop);
   }
   if (source instanceof Uint8Array) {
-    return { sizeBytes: source.length, sha256: createHash('sha256').update(source).digest('hex'), read: (s, e) => source.subarray(s, e), dispose: noop };
+    return {
+      sizeBytes: source.length,
+      sha256: createHash('sha256').update(source).digest('hex'),
+      read: (s, e) => source.subarray(s, e),
+      dispose: noop,
+    };
   }
   if (source instanceof Blob) {
     const { sha256 } = await hashStream(Readable.fromWeb(source.stream() as never), undefined, signal);

@@ -4,15 +4,16 @@
  * node:os (uploads from paths and streams, downloads to disk) is reachable only from here.
  * It is the universal client plus those helpers, layered on with one more proxy.
  */
-import { createCofferClient as createUniversalClient, type CofferClient, type CofferClientOptions } from './index.ts';
-import { downloadArtifact, type DownloadOptions, type DownloadResult } from './download.ts';
-import { prepareNodeSource, type NodeUploadSource } from './node-source.ts';
-import { uploadWith, type UploadFn } from './upload.ts';
-import WS from 'ws';
 
+import WS from 'ws';
+import { type DownloadOptions, type DownloadResult, downloadArtifact } from './download.ts';
+import { type CofferClient, type CofferClientOptions, createCofferClient as createUniversalClient } from './index.ts';
+import { type NodeUploadSource, prepareNodeSource } from './node-source.ts';
+import { type UploadFn, uploadWith } from './upload.ts';
+
+export { type DownloadOptions, type DownloadProgress, type DownloadResult, IntegrityError } from './download.ts';
 export * from './index.ts';
-export { IntegrityError, type DownloadOptions, type DownloadProgress, type DownloadResult } from './download.ts';
-export { prepareNodeSource, type NodeUploadSource } from './node-source.ts';
+export { type NodeUploadSource, prepareNodeSource } from './node-source.ts';
 
 export type NodeCofferClient = Omit<CofferClient, 'upload'> & {
   /**

@@ -47,7 +47,10 @@ export const jsonBytes = (v: unknown): number => new TextEncoder().encode(JSON.s
 export async function offloadMetadata(client: Client, metadata: Metadata, opts: OffloadOptions = {}): Promise<Metadata> {
   const { threshold = DEFAULT_OFFLOAD_THRESHOLD, signal } = opts;
   const put = (kind: string, payload: unknown) =>
-    client.artifact.put.mutate({ kind, payload: payload as Json, contentType: 'application/json', entityType: opts.entityType, entityId: opts.entityId }, { signal });
+    client.artifact.put.mutate(
+      { kind, payload: payload as Json, contentType: 'application/json', entityType: opts.entityType, entityId: opts.entityId },
+      { signal },
+    );
   let rest = JSON.parse(JSON.stringify(metadata)) as Metadata;
   let toolsRef: string | undefined;
   const tools = rest[TOOLS];
@@ -68,7 +71,8 @@ export async function offloadMetadata(client: Client, metadata: Metadata, opts: 
 }
 
 /** True for metadata offloadMetadata moved anything out of. */
-export const isOffloaded = (metadata: Metadata): boolean => typeof metadata[METADATA_REF] === 'string' || typeof metadata[TOOLS_REF] === 'string';
+export const isOffloaded = (metadata: Metadata): boolean =>
+  typeof metadata[METADATA_REF] === 'string' || typeof metadata[TOOLS_REF] === 'string';
 
 /**
  * Reverses offloadMetadata: fetches what was moved out (artifact.get checks it against its

@@ -1,4 +1,4 @@
-import { retryLink, TRPCClientError, type TRPCLink } from '@trpc/client';
+import { retryLink, type TRPCClientError, type TRPCLink } from '@trpc/client';
 import type { AppRouter } from '../../server/routers/_app.ts';
 
 /** Waits longer than this are not worth blocking a call on: the error is returned instead. */

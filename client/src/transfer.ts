@@ -50,7 +50,14 @@ export const DEFAULT_RETRIES = 3;
 export async function sendToInstructions(instructions: UploadInstructions, source: ByteSource, opts: SendOptions = {}) {
   const progress = meter(source.sizeBytes, opts.onProgress);
   if (instructions.mode === 'single') {
-    await putWithRetry({ url: instructions.url, headers: instructions.headers, label: 'PUT' }, source, 0, source.sizeBytes, opts.signal, opts);
+    await putWithRetry(
+      { url: instructions.url, headers: instructions.headers, label: 'PUT' },
+      source,
+      0,
+      source.sizeBytes,
+      opts.signal,
+      opts,
+    );
     progress(source.sizeBytes);
     return undefined;
   }
@@ -62,7 +69,8 @@ export async function sendToInstructions(instructions: UploadInstructions, sourc
     const label = `part ${p.partNumber}`;
     const etag = await putWithRetry({ url: p.url, headers: {}, label }, source, start, start + p.sizeBytes, signal, opts);
     // In browsers the bucket's CORS rules must expose ETag, or every part looks like this.
-    if (!etag) throw new TransferError(`${label} was stored but its response had no ETag header (browsers: expose ETag in the bucket's CORS rules)`);
+    if (!etag)
+      throw new TransferError(`${label} was stored but its response had no ETag header (browsers: expose ETag in the bucket's CORS rules)`);
     progress(p.sizeBytes);
     return { partNumber: p.partNumber, etag };
   });
@@ -82,7 +90,12 @@ function meter(totalBytes: number, onProgress?: (p: TransferProgress) => void) {
  * PUTs and stops new ones; it resolves or throws only once nothing is in flight any more, so a
  * caller's abortUpload never races a part still landing.
  */
-async function runPool<T, R>(items: T[], limit: number, outer: AbortSignal | undefined, fn: (item: T, signal: AbortSignal) => Promise<R>): Promise<R[]> {
+async function runPool<T, R>(
+  items: T[],
+  limit: number,
+  outer: AbortSignal | undefined,
+  fn: (item: T, signal: AbortSignal) => Promise<R>,
+): Promise<R[]> {
   const ctl = new AbortController();
   const signal = outer ? AbortSignal.any([outer, ctl.signal]) : ctl.signal;
   const results: R[] = new Array(items.length);
@@ -114,7 +127,14 @@ interface Target {
 type Outcome = { ok: true; etag: string | null } | { ok: false; error: TransferError; retryable: boolean };
 
 /** PUTs [start, end) and returns the ETag, retrying network errors and 5xx with backoff. */
-async function putWithRetry(target: Target, source: ByteSource, start: number, end: number, signal: AbortSignal | undefined, opts: SendOptions): Promise<string | null> {
+async function putWithRetry(
+  target: Target,
+  source: ByteSource,
+  start: number,
+  end: number,
+  signal: AbortSignal | undefined,
+  opts: SendOptions,
+): Promise<string | null> {
   const retries = opts.retries ?? DEFAULT_RETRIES;
   for (let attempt = 0; ; attempt++) {
     const outcome = await putOnce(target, source.read(start, end), end - start, signal);
@@ -139,7 +159,11 @@ async function putOnce(target: Target, body: PartBody, length: number, signal: A
   }
   if (!res.ok) {
     const text = await res.text().catch(() => '');
-    return { ok: false, error: new TransferError(`${target.label} answered ${res.status}: ${text.slice(0, 300)}`, res.status), retryable: res.status >= 500 };
+    return {
+      ok: false,
+      error: new TransferError(`${target.label} answered ${res.status}: ${text.slice(0, 300)}`, res.status),
+      retryable: res.status >= 500,
+    };
   }
   await res.arrayBuffer().catch(() => {}); // drain, so the connection returns to the pool
   return { ok: true, etag: res.headers.get('etag') };

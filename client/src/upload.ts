@@ -4,7 +4,7 @@ import type { TRPCClient } from '@trpc/client';
 import type { AppRouter } from '../../server/routers/_app.ts';
 import type { CreateUploadInput, UploadInstructions } from '../../shared/schemas/upload.ts';
 import type { CreateVersionInput } from '../../shared/schemas/version.ts';
-import { sendToInstructions, type ByteSource, type SendOptions } from './transfer.ts';
+import { type ByteSource, type SendOptions, sendToInstructions } from './transfer.ts';
 
 /** Runtime-safe in browsers: no Node imports here (see node.ts for paths and streams). */
 
@@ -80,7 +80,13 @@ export async function uploadPrepared(trpc: Trpc, source: PreparedSource, opts: U
  * shape for a project snapshot): sends, completes, and on any failure aborts the pending upload
  * (best effort) and rethrows. Nothing is resumed silently: a failed upload is `failed` for good.
  */
-export async function completeTransfer(trpc: Trpc, artifactId: string, instructions: UploadInstructions, source: HashedSource, opts: SendOptions) {
+export async function completeTransfer(
+  trpc: Trpc,
+  artifactId: string,
+  instructions: UploadInstructions,
+  source: HashedSource,
+  opts: SendOptions,
+) {
   // One signal for both the PUTs and the hashing pass: either failing stops the other.
   const ctl = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, ctl.signal]) : ctl.signal;
@@ -106,7 +112,10 @@ export async function completeTransfer(trpc: Trpc, artifactId: string, instructi
 export async function uploadVersion(trpc: Trpc, source: PreparedSource, opts: VersionUploadOptions) {
   opts.signal?.throwIfAborted();
   const contentType = opts.contentType ?? source.contentType ?? 'application/zip';
-  const created = await trpc.version.create.mutate({ ...opts.version, snapshot: { sizeBytes: source.sizeBytes, sha256: source.sha256, contentType } });
+  const created = await trpc.version.create.mutate({
+    ...opts.version,
+    snapshot: { sizeBytes: source.sizeBytes, sha256: source.sha256, contentType },
+  });
   const artifactId = created.version.snapshotArtifactId;
   if (!artifactId) throw new Error('version.create returned no snapshot artifact for a snapshot upload');
   const artifact = created.upload
@@ -127,5 +136,11 @@ export async function prepareBytes(source: Blob | Uint8Array): Promise<PreparedS
   const hash = sha256.create();
   const reader = source.stream().getReader();
   for (let r = await reader.read(); !r.done; r = await reader.read()) hash.update(r.value);
-  return { sizeBytes: source.size, sha256: bytesToHex(hash.digest()), contentType: source.type || undefined, read: (s, e) => source.slice(s, e), dispose };
+  return {
+    sizeBytes: source.size,
+    sha256: bytesToHex(hash.digest()),
+    contentType: source.type || undefined,
+    read: (s, e) => source.slice(s, e),
+    dispose,
+  };
 }

@@ -11,8 +11,13 @@ import type { CofferErrorCode } from '../../shared/errors.ts';
 export function classifyPgError(err: unknown): { code: CofferErrorCode; message: string } | null {
   const sqlstate = findSqlState(err);
   if (!sqlstate) return null;
-  if (sqlstate.startsWith('22')) return { code: 'BAD_INPUT', message: 'input contains a value the database cannot store (such as a NUL character or an out-of-range number)' };
-  if (sqlstate.startsWith('23') || sqlstate === '40001' || sqlstate === '40P01') return { code: 'CONFLICT', message: 'a concurrent change conflicted with this request; retry it' };
+  if (sqlstate.startsWith('22'))
+    return {
+      code: 'BAD_INPUT',
+      message: 'input contains a value the database cannot store (such as a NUL character or an out-of-range number)',
+    };
+  if (sqlstate.startsWith('23') || sqlstate === '40001' || sqlstate === '40P01')
+    return { code: 'CONFLICT', message: 'a concurrent change conflicted with this request; retry it' };
   if (sqlstate.startsWith('53') || sqlstate === '57014') return { code: 'DATABASE_UNAVAILABLE', message: 'database busy, retry shortly' };
   return null;
 }

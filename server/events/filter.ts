@@ -1,5 +1,5 @@
 import type { EventFilter } from '../../shared/schemas/event-stream.ts';
-import { cofferEventSchema, type CofferEvent } from '../../shared/schemas/events.ts';
+import { type CofferEvent, cofferEventSchema } from '../../shared/schemas/events.ts';
 import type { EventRow } from '../db/queries/events.ts';
 
 /**

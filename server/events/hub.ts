@@ -1,5 +1,5 @@
 import type { CofferEvent } from '../../shared/schemas/events.ts';
-import { withTenant, type Db } from '../db/index.ts';
+import { type Db, withTenant } from '../db/index.ts';
 import { readEventsByIds } from '../db/queries/events.ts';
 import { rowToEvent } from './filter.ts';
 import type { PubSub } from './pubsub.ts';

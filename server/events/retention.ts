@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { withSystem, type Db } from '../db/index.ts';
+import { type Db, withSystem } from '../db/index.ts';
 import { pruneEvents } from '../db/queries/events.ts';
 
 /** Arbitrary constant: the advisory lock that lets one instance at a time prune the event log. */

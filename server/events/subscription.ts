@@ -94,7 +94,13 @@ async function startCursor(deps: Deps, tenant: TenantScope, lastEventId: string 
 }
 
 /** The tenant's matching events after `afterId`, page by page, oldest first. */
-async function* backfill(tenant: TenantScope, input: OnEventInput, afterId: number, pageSize: number, signal?: AbortSignal): AsyncGenerator<CofferEvent> {
+async function* backfill(
+  tenant: TenantScope,
+  input: OnEventInput,
+  afterId: number,
+  pageSize: number,
+  signal?: AbortSignal,
+): AsyncGenerator<CofferEvent> {
   const { lastEventId: _ignored, ...filter } = input;
   for (let cursor = afterId; !signal?.aborted; ) {
     const rows = await tenant.run((tx) => listEventsAfter(tx, { ...filter, tenantId: tenant.id, afterId: cursor, limit: pageSize }));

@@ -48,7 +48,10 @@ async function readAssets(): Promise<Map<string, Asset>> {
       .filter((n) => TYPES[extname(n)])
       .map(async (name): Promise<[string, Asset]> => {
         const body = await readFile(join(DIST, name));
-        return [name, { body, type: TYPES[extname(name)]!, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` }];
+        return [
+          name,
+          { body, type: TYPES[extname(name)]!, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` },
+        ];
       }),
   );
   return new Map(entries);

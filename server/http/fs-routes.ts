@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { COFFER_ERROR_CODES } from '../../shared/errors.ts';
 import { CofferError } from '../errors.ts';
-import { clientIp, takeIpToken, type RequestGuards } from '../limits/index.ts';
+import { clientIp, type RequestGuards, takeIpToken } from '../limits/index.ts';
 import { attachmentDisposition } from '../storage/content-disposition.ts';
 import type { FsStorage } from '../storage/fs.ts';
 import { FILES_PATH, type SignedQuery } from '../storage/signed-url.ts';
@@ -61,7 +61,10 @@ function forbidden(req: FastifyRequest, reply: FastifyReply) {
     if (guards) takeIpToken(guards, clientIp(req));
   } catch (err) {
     const { message, retryAfterSeconds } = err as CofferError;
-    return reply.code(429).header('retry-after', String(retryAfterSeconds ?? 60)).send({ error: message });
+    return reply
+      .code(429)
+      .header('retry-after', String(retryAfterSeconds ?? 60))
+      .send({ error: message });
   }
   return reply.code(403).send({ error: 'signature invalid or expired' });
 }

@@ -1,11 +1,16 @@
-import { getErrorShape, transformTRPCResponse, TRPCError } from '@trpc/server';
+import { getErrorShape, TRPCError, transformTRPCResponse } from '@trpc/server';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { CofferError } from '../errors.ts';
 import { appRouter } from '../routers/_app.ts';
 
 type Code = TRPCError['code'];
-const CODE_BY_STATUS: Record<number, Code> = { 404: 'NOT_FOUND', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 429: 'TOO_MANY_REQUESTS' };
+const CODE_BY_STATUS: Record<number, Code> = {
+  404: 'NOT_FOUND',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'TOO_MANY_REQUESTS',
+};
 
 /** Sends `error` exactly as tRPC would (our errorFormatter included), so the typed client can read it. */
 export function sendTrpcError(reply: FastifyReply, error: TRPCError): FastifyReply {

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { artifacts } from '../db/schema/index.ts';
 import { byTenant, type JobContext } from './job-context.ts';
-import { artifactPage, markDeleted, removeDeletedRows, type Doomed } from './queries.ts';
+import { artifactPage, type Doomed, markDeleted, removeDeletedRows } from './queries.ts';
 
 type Status = Doomed['status'];
 

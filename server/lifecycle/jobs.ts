@@ -4,7 +4,7 @@ import type { JobContext } from './job-context.ts';
 import { withJobLock } from './lock.ts';
 import { runOrphanDiffPacks, runOrphanObjects } from './orphans.ts';
 import { runRetention } from './retention.ts';
-import { announce, finishRun, ranSince, RunStats, startRun } from './runs.ts';
+import { announce, finishRun, RunStats, ranSince, startRun } from './runs.ts';
 import { runStaleUploads } from './stale-uploads.ts';
 
 const JOBS: Record<CleanupJob, (job: JobContext) => Promise<void>> = {

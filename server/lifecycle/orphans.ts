@@ -33,7 +33,10 @@ export async function runOrphanObjects(job: JobContext): Promise<void> {
     const page = await storage.list(TENANTS_PREFIX, { continuationToken, limit: job.batchSize });
     continuationToken = page.nextToken;
     const old = page.items.filter((o) => o.lastModified.getTime() <= olderThan);
-    const owned = await ownedKeys(db, old.map((o) => o.key));
+    const owned = await ownedKeys(
+      db,
+      old.map((o) => o.key),
+    );
     const orphans = old.filter((o) => !owned.has(o.key));
     for (const o of page.items) job.stats.examine(tenantOf(o.key));
     if (orphans.length && !job.dryRun) await storage.deleteMany(orphans.map((o) => o.key));

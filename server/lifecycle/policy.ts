@@ -49,7 +49,11 @@ export type KeepReason = 'pinned' | 'current' | 'latest' | 'first_of_year' | 'fi
  * Why a ready snapshot is kept at `now`, or null when it has expired. `snapshots` are all the
  * project's versions that have a ready snapshot (any order).
  */
-export function classifySnapshots(snapshots: SnapshotFacts[], now: Date, policy: RetentionPolicy = DEFAULT_POLICY): Map<string, KeepReason | null> {
+export function classifySnapshots(
+  snapshots: SnapshotFacts[],
+  now: Date,
+  policy: RetentionPolicy = DEFAULT_POLICY,
+): Map<string, KeepReason | null> {
   const sorted = [...snapshots].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.versionId.localeCompare(b.versionId));
   const firstOfYear = new Set<string>();
   const firstOfMonth = new Set<string>();
@@ -58,8 +62,8 @@ export function classifySnapshots(snapshots: SnapshotFacts[], now: Date, policy:
   for (const s of sorted) {
     const y = s.createdAt.getUTCFullYear();
     const m = `${y}-${s.createdAt.getUTCMonth()}`;
-    if (!seenYears.has(y)) (seenYears.add(y), firstOfYear.add(s.versionId));
-    if (!seenMonths.has(m)) (seenMonths.add(m), firstOfMonth.add(s.versionId));
+    if (!seenYears.has(y)) seenYears.add(y), firstOfYear.add(s.versionId);
+    if (!seenMonths.has(m)) seenMonths.add(m), firstOfMonth.add(s.versionId);
   }
   const latest = sorted.at(-1)?.versionId;
   const ageDays = (d: Date) => (now.getTime() - d.getTime()) / DAY_MS;

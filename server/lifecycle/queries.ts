@@ -4,9 +4,9 @@
  * is not tenant-scoped), and each runs through `withSystem`, past row-level security. Reads of one
  * tenant's rows and every write of a tenant's rows and events go through `withTenant`.
  */
-import { and, asc, eq, gt, inArray, ne, notExists, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, ne, notExists, type SQL, sql } from 'drizzle-orm';
 import type { NewCofferEvent } from '../../shared/schemas/events.ts';
-import { withSystem, withTenant, type Db, type Tx } from '../db/index.ts';
+import { type Db, type Tx, withSystem, withTenant } from '../db/index.ts';
 import { appendEvent, EVENTS_CHANNEL } from '../db/queries/events.ts';
 import { artifacts, diffPacks, events, projects, tenants, versions } from '../db/schema/index.ts';
 
@@ -65,7 +65,13 @@ export async function projectsWithSnapshots(db: Db, p: { after: { tenantId: stri
 export function readySnapshots(db: Db, p: { tenantId: string; projectId: string }) {
   return withTenant(db, p.tenantId, (tx) =>
     tx
-      .select({ artifact: doomedColumns, versionId: versions.id, versionCreatedAt: versions.createdAt, pinned: versions.pinned, currentVersionId: projects.currentVersionId })
+      .select({
+        artifact: doomedColumns,
+        versionId: versions.id,
+        versionCreatedAt: versions.createdAt,
+        pinned: versions.pinned,
+        currentVersionId: projects.currentVersionId,
+      })
       .from(versions)
       .innerJoin(artifacts, and(eq(artifacts.tenantId, versions.tenantId), eq(artifacts.id, versions.snapshotArtifactId)))
       .innerJoin(projects, and(eq(projects.tenantId, versions.tenantId), eq(projects.id, versions.projectId)))
@@ -125,9 +131,19 @@ export async function appendEvents(tx: Tx, tenantId: string, list: NewCofferEven
   if (!first) return;
   await appendEvent(tx, tenantId, first);
   if (rest.length === 0) return;
-  const rows = rest.map((e) => ({ tenantId, type: e.type, artifactId: e.artifactId ?? null, projectId: e.projectId ?? null, versionId: e.versionId ?? null, data: e.data as Record<string, unknown> }));
+  const rows = rest.map((e) => ({
+    tenantId,
+    type: e.type,
+    artifactId: e.artifactId ?? null,
+    projectId: e.projectId ?? null,
+    versionId: e.versionId ?? null,
+    data: e.data as Record<string, unknown>,
+  }));
   const ids = (await tx.insert(events).values(rows).returning({ id: events.id })).map((r) => r.id);
-  await tx.select({ sent: sql`pg_notify(${EVENTS_CHANNEL}, ${tenantId} || ':' || ${events.id})` }).from(events).where(inArray(events.id, ids));
+  await tx
+    .select({ sent: sql`pg_notify(${EVENTS_CHANNEL}, ${tenantId} || ':' || ${events.id})` })
+    .from(events)
+    .where(inArray(events.id, ids));
 }
 
 /**
@@ -135,15 +151,36 @@ export async function appendEvents(tx: Tx, tenantId: string, list: NewCofferEven
  * one transaction. Only rows still in one of `from` move; with `skipPinned` (snapshots), those
  * whose version was pinned since they were classified stay. Returns the rows that moved.
  */
-export function markDeleted(db: Db, p: { tenantId: string; ids: string[]; from: Status[]; now: Date; skipPinned?: boolean }): Promise<Doomed[]> {
+export function markDeleted(
+  db: Db,
+  p: { tenantId: string; ids: string[]; from: Status[]; now: Date; skipPinned?: boolean },
+): Promise<Doomed[]> {
   return withTenant(db, p.tenantId, async (tx) => {
-    const pinned = tx.select({ one: sql`1` }).from(versions).where(and(eq(versions.tenantId, p.tenantId), eq(versions.snapshotArtifactId, artifacts.id), eq(versions.pinned, true)));
+    const pinned = tx
+      .select({ one: sql`1` })
+      .from(versions)
+      .where(and(eq(versions.tenantId, p.tenantId), eq(versions.snapshotArtifactId, artifacts.id), eq(versions.pinned, true)));
     const rows = await tx
       .update(artifacts)
       .set({ status: 'deleted', updatedAt: p.now })
-      .where(and(eq(artifacts.tenantId, p.tenantId), inArray(artifacts.id, p.ids), inArray(artifacts.status, p.from), p.skipPinned ? notExists(pinned) : undefined))
+      .where(
+        and(
+          eq(artifacts.tenantId, p.tenantId),
+          inArray(artifacts.id, p.ids),
+          inArray(artifacts.status, p.from),
+          p.skipPinned ? notExists(pinned) : undefined,
+        ),
+      )
       .returning(doomedColumns);
-    const deleted = rows.map((r): NewCofferEvent => ({ type: 'artifact_deleted', artifactId: r.id, projectId: r.projectId, versionId: r.versionId, data: { kind: r.kind } }));
+    const deleted = rows.map(
+      (r): NewCofferEvent => ({
+        type: 'artifact_deleted',
+        artifactId: r.id,
+        projectId: r.projectId,
+        versionId: r.versionId,
+        data: { kind: r.kind },
+      }),
+    );
     await appendEvents(tx, p.tenantId, deleted);
     return rows;
   });
@@ -164,7 +201,15 @@ export function markUploadsFailed(db: Db, p: { tenantId: string; ids: string[]; 
       .set({ status: 'failed', failureReason: p.reason, updatedAt: p.now })
       .where(and(eq(artifacts.tenantId, p.tenantId), inArray(artifacts.id, p.ids), eq(artifacts.status, 'pending')))
       .returning(doomedColumns);
-    const failed = rows.map((r): NewCofferEvent => ({ type: 'artifact_failed', artifactId: r.id, projectId: r.projectId, versionId: r.versionId, data: { kind: r.kind, reason: p.reason } }));
+    const failed = rows.map(
+      (r): NewCofferEvent => ({
+        type: 'artifact_failed',
+        artifactId: r.id,
+        projectId: r.projectId,
+        versionId: r.versionId,
+        data: { kind: r.kind, reason: p.reason },
+      }),
+    );
     await appendEvents(tx, p.tenantId, failed);
     return rows;
   });
@@ -173,7 +218,10 @@ export function markUploadsFailed(db: Db, p: { tenantId: string; ids: string[]; 
 /** Forgets multipart upload ids once aborted, so the abort is not retried forever. */
 export async function clearUploadIds(db: Db, p: { tenantId: string; ids: string[] }): Promise<void> {
   await withTenant(db, p.tenantId, (tx) =>
-    tx.update(artifacts).set({ uploadId: null }).where(and(eq(artifacts.tenantId, p.tenantId), inArray(artifacts.id, p.ids), eq(artifacts.status, 'failed'))),
+    tx
+      .update(artifacts)
+      .set({ uploadId: null })
+      .where(and(eq(artifacts.tenantId, p.tenantId), inArray(artifacts.id, p.ids), eq(artifacts.status, 'failed'))),
   );
 }
 

@@ -2,8 +2,8 @@ import { and, eq, inArray, lte, notInArray, or, type SQL } from 'drizzle-orm';
 import { artifacts, tenants } from '../db/schema/index.ts';
 import { expireArtifacts, finishDeleted } from './expire.ts';
 import type { JobContext } from './job-context.ts';
-import { artifactTtlDays, classifySnapshots, policyForPlan, VERSIONED_KINDS, type RetentionPolicy } from './policy.ts';
-import { artifactPageWithPlan, cutoff, projectsWithSnapshots, readySnapshots, type Doomed } from './queries.ts';
+import { artifactTtlDays, classifySnapshots, policyForPlan, type RetentionPolicy, VERSIONED_KINDS } from './policy.ts';
+import { artifactPageWithPlan, cutoff, type Doomed, projectsWithSnapshots, readySnapshots } from './queries.ts';
 
 /** Projects classified per page of the project walk. */
 const PROJECT_PAGE = 200;
@@ -26,7 +26,7 @@ export async function runRetention(job: JobContext): Promise<void> {
 async function expireSnapshots(job: JobContext): Promise<void> {
   const policy = job.deps.config.lifecycle.policy;
   let after: { tenantId: string; projectId: string } | null = null;
-  let pending: Doomed[] = [];
+  const pending: Doomed[] = [];
   for (;;) {
     const page = await projectsWithSnapshots(job.deps.db, { after, limit: PROJECT_PAGE });
     if (page.length === 0) break;
@@ -41,10 +41,19 @@ async function expireSnapshots(job: JobContext): Promise<void> {
   while (pending.length) await expireArtifacts(job, pending.splice(0, job.batchSize), ['ready'], { skipPinned: true });
 }
 
-async function expiredOfProject(job: JobContext, p: { tenantId: string; projectId: string; plan: string }, policy: RetentionPolicy): Promise<Doomed[]> {
+async function expiredOfProject(
+  job: JobContext,
+  p: { tenantId: string; projectId: string; plan: string },
+  policy: RetentionPolicy,
+): Promise<Doomed[]> {
   const rows = await readySnapshots(job.deps.db, p);
   job.stats.examine(p.tenantId, rows.length);
-  const facts = rows.map((r) => ({ versionId: r.versionId, createdAt: r.versionCreatedAt, pinned: r.pinned, current: r.currentVersionId === r.versionId }));
+  const facts = rows.map((r) => ({
+    versionId: r.versionId,
+    createdAt: r.versionCreatedAt,
+    pinned: r.pinned,
+    current: r.currentVersionId === r.versionId,
+  }));
   const verdicts = classifySnapshots(facts, job.now, policyForPlan(policy, p.plan).resolved);
   return rows.filter((r) => verdicts.get(r.versionId) === null).map((r) => r.artifact);
 }
@@ -94,6 +103,7 @@ function kindRules(rules: Record<string, number | null>, now: Date): SQL | undef
     .filter((k) => rules[k] != null)
     .map((k) => and(eq(artifacts.kind, k), lte(artifacts.createdAt, cutoff(now, rules[k]!))));
   const star = rules['*'];
-  if (star != null) parts.push(and(named.length ? notInArray(artifacts.kind, named) : undefined, lte(artifacts.createdAt, cutoff(now, star))));
+  if (star != null)
+    parts.push(and(named.length ? notInArray(artifacts.kind, named) : undefined, lte(artifacts.createdAt, cutoff(now, star))));
   return parts.length ? or(...parts) : undefined;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, gt } from 'drizzle-orm';
 import type { CleanupJob, CleanupRun } from '../../shared/schemas/lifecycle.ts';
-import { withTenant, type Db } from '../db/index.ts';
+import { type Db, withTenant } from '../db/index.ts';
 import { appendEvent } from '../db/queries/events.ts';
 import { cleanupRuns } from '../db/schema/index.ts';
 import type { Deps } from '../deps.ts';
@@ -52,7 +52,9 @@ export class RunStats implements Tally {
 
 export async function startRun(db: Db, p: { job: CleanupJob; triggeredBy: string; dryRun: boolean; now: Date }): Promise<string> {
   const id = randomUUID();
-  await db.insert(cleanupRuns).values({ id, job: p.job, triggeredBy: p.triggeredBy, dryRun: p.dryRun, status: 'running', startedAt: p.now });
+  await db
+    .insert(cleanupRuns)
+    .values({ id, job: p.job, triggeredBy: p.triggeredBy, dryRun: p.dryRun, status: 'running', startedAt: p.now });
   return id;
 }
 
@@ -84,7 +86,14 @@ export async function ranSince(db: Db, job: CleanupJob, since: Date): Promise<bo
   const [row] = await db
     .select({ id: cleanupRuns.id })
     .from(cleanupRuns)
-    .where(and(eq(cleanupRuns.job, job), eq(cleanupRuns.triggeredBy, 'schedule'), eq(cleanupRuns.status, 'completed'), gt(cleanupRuns.startedAt, since)))
+    .where(
+      and(
+        eq(cleanupRuns.job, job),
+        eq(cleanupRuns.triggeredBy, 'schedule'),
+        eq(cleanupRuns.status, 'completed'),
+        gt(cleanupRuns.startedAt, since),
+      ),
+    )
     .limit(1);
   return row !== undefined;
 }

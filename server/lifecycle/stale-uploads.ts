@@ -1,7 +1,7 @@
 import { and, eq, isNotNull, lte } from 'drizzle-orm';
 import { artifacts } from '../db/schema/index.ts';
 import { byTenant, type JobContext } from './job-context.ts';
-import { artifactPage, clearUploadIds, markUploadsFailed, type Doomed } from './queries.ts';
+import { artifactPage, clearUploadIds, type Doomed, markUploadsFailed } from './queries.ts';
 
 /**
  * Pending uploads not completed within the upload URL expiry can never complete (their URLs are

@@ -1,6 +1,6 @@
 import { and, count, eq, gt, inArray, sql, sum } from 'drizzle-orm';
 import type { Usage } from '../../shared/schemas/lifecycle.ts';
-import { withSystem, type DbOrTx } from '../db/index.ts';
+import { type DbOrTx, withSystem } from '../db/index.ts';
 import { artifacts, tenants, usageAlerts } from '../db/schema/index.ts';
 import type { Deps } from '../deps.ts';
 import type { TenantScope } from '../trpc.ts';
@@ -27,13 +27,25 @@ export function estimateCost(prices: LifecycleConfig['prices'], bytes: number, o
   const egressUsd = 0;
   // Micro-dollars: a small tenant's estimate must not round to zero.
   const round = (n: number) => Math.round(n * 1e6) / 1e6;
-  return { storageUsd: round(storageUsd), classAUsd: round(classAUsd), classBUsd: round(classBUsd), egressUsd, totalUsd: round(storageUsd + classAUsd + classBUsd + egressUsd) };
+  return {
+    storageUsd: round(storageUsd),
+    classAUsd: round(classAUsd),
+    classBUsd: round(classBUsd),
+    egressUsd,
+    totalUsd: round(storageUsd + classAUsd + classBUsd + egressUsd),
+  };
 }
 
 /** Ready artifacts only: pending ones are not stored yet, failed and deleted ones hold no bytes. */
 function storedBy(db: DbOrTx, tenantIds?: string[]) {
   return db
-    .select({ tenantId: artifacts.tenantId, kind: artifacts.kind, projectId: artifacts.projectId, objects: count(), bytes: sum(artifacts.sizeBytes).mapWith(Number) })
+    .select({
+      tenantId: artifacts.tenantId,
+      kind: artifacts.kind,
+      projectId: artifacts.projectId,
+      objects: count(),
+      bytes: sum(artifacts.sizeBytes).mapWith(Number),
+    })
     .from(artifacts)
     .where(and(eq(artifacts.status, 'ready'), tenantIds ? inArray(artifacts.tenantId, tenantIds) : undefined))
     .groupBy(artifacts.tenantId, artifacts.kind, artifacts.projectId);
@@ -44,7 +56,10 @@ function opsBy(db: DbOrTx, p: { since: Date; partSize: number; tenantIds?: strin
   return db
     .select({
       tenantId: artifacts.tenantId,
-      classA: sql<number>`coalesce(sum(case when ${multipart} then ceil(${artifacts.sizeBytes}::numeric / ${p.partSize}) + 2 else 1 end), 0)`.mapWith(Number),
+      classA:
+        sql<number>`coalesce(sum(case when ${multipart} then ceil(${artifacts.sizeBytes}::numeric / ${p.partSize}) + 2 else 1 end), 0)`.mapWith(
+          Number,
+        ),
       classB: sql<number>`2 * count(*) filter (where ${artifacts.status} = 'ready')`.mapWith(Number),
     })
     .from(artifacts)
@@ -63,7 +78,10 @@ export async function tenantUsage(deps: Deps, tenant: TenantScope): Promise<Usag
   const { prices, costAlertUsd } = deps.config.lifecycle;
   const { rows, ops } = await tenant.run(async (tx) => ({
     rows: await storedBy(tx, [tenant.id]),
-    ops: (await opsBy(tx, { since: cutoff(now, WINDOW_DAYS), partSize: deps.config.limits.partSize, tenantIds: [tenant.id] }))[0] ?? { classA: 0, classB: 0 },
+    ops: (await opsBy(tx, { since: cutoff(now, WINDOW_DAYS), partSize: deps.config.limits.partSize, tenantIds: [tenant.id] }))[0] ?? {
+      classA: 0,
+      classB: 0,
+    },
   }));
   const byKind = new Map<string, Bucket>();
   const byProject = new Map<string, Bucket>();
@@ -95,9 +113,17 @@ async function recordAlert(deps: Deps, tenant: TenantScope, now: Date, estimateU
   const thresholdUsd = deps.config.lifecycle.costAlertUsd;
   const day = now.toISOString().slice(0, 10);
   const inserted = await tenant.run((tx) =>
-    tx.insert(usageAlerts).values({ tenantId: tenant.id, day, estimateUsd, thresholdUsd, createdAt: now }).onConflictDoNothing().returning({ day: usageAlerts.day }),
+    tx
+      .insert(usageAlerts)
+      .values({ tenantId: tenant.id, day, estimateUsd, thresholdUsd, createdAt: now })
+      .onConflictDoNothing()
+      .returning({ day: usageAlerts.day }),
   );
-  if (inserted.length) lifecycleLog(deps.config.logLevel).warn({ tenantId: tenant.id, estimateUsd, thresholdUsd }, 'estimated monthly storage cost is above the alert threshold');
+  if (inserted.length)
+    lifecycleLog(deps.config.logLevel).warn(
+      { tenantId: tenant.id, estimateUsd, thresholdUsd },
+      'estimated monthly storage cost is above the alert threshold',
+    );
 }
 
 /** Totals per tenant across the deployment (operators), optionally one tenant. Cross-tenant by design, so withSystem. */
@@ -107,7 +133,10 @@ export async function adminUsage(deps: Deps, input: { tenantId?: string }) {
   const { stored, ops, names } = await withSystem(db, async (tx) => ({
     stored: await storedBy(tx, ids),
     ops: await opsBy(tx, { since: cutoff(deps.now(), WINDOW_DAYS), partSize: config.limits.partSize, tenantIds: ids }),
-    names: await tx.select().from(tenants).where(ids ? inArray(tenants.id, ids) : undefined),
+    names: await tx
+      .select()
+      .from(tenants)
+      .where(ids ? inArray(tenants.id, ids) : undefined),
   }));
   const perTenant = new Map<string, Bucket>();
   for (const r of stored) add(perTenant, r.tenantId, { bytes: r.bytes, objects: r.objects });
@@ -118,6 +147,9 @@ export async function adminUsage(deps: Deps, input: { tenantId?: string }) {
     return { tenantId: t.id, name: t.name, plan: t.plan, ...b, estimateUsd, alert: estimateUsd > config.lifecycle.costAlertUsd };
   });
   list.sort((a, b) => b.bytes - a.bytes);
-  const total = list.reduce((s, t) => ({ bytes: s.bytes + t.bytes, objects: s.objects + t.objects, estimateUsd: s.estimateUsd + t.estimateUsd }), { bytes: 0, objects: 0, estimateUsd: 0 });
+  const total = list.reduce(
+    (s, t) => ({ bytes: s.bytes + t.bytes, objects: s.objects + t.objects, estimateUsd: s.estimateUsd + t.estimateUsd }),
+    { bytes: 0, objects: 0, estimateUsd: 0 },
+  );
   return { tenants: list, total: { ...total, estimateUsd: Math.round(total.estimateUsd * 1e6) / 1e6 } };
 }

@@ -51,7 +51,10 @@ export function acquireSubscription(guards: RequestGuards, keyId: string): () =>
   const release = guards.subscriptions.acquire(keyId);
   if (release) return release;
   const max = guards.config.maxSubscriptionsPerKey;
-  throw new CofferError('RATE_LIMITED', `this API key already has ${max} open subscriptions, the limit (COFFER_MAX_SUBSCRIPTIONS_PER_KEY); close one first`);
+  throw new CofferError(
+    'RATE_LIMITED',
+    `this API key already has ${max} open subscriptions, the limit (COFFER_MAX_SUBSCRIPTIONS_PER_KEY); close one first`,
+  );
 }
 
 /** tRPC's own maxBatchSize answers a message without the limit; this one names it. */

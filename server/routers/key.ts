@@ -1,5 +1,12 @@
 import { apiKeyInfoSchema, createdApiKeySchema } from '../../shared/schemas/admin.ts';
-import { createOwnApiKeyInput, keyIdInput, listApiKeysInput, listApiKeysOutput, rotateApiKeyInput, rotateApiKeyOutput } from '../../shared/schemas/key.ts';
+import {
+  createOwnApiKeyInput,
+  keyIdInput,
+  listApiKeysInput,
+  listApiKeysOutput,
+  rotateApiKeyInput,
+  rotateApiKeyOutput,
+} from '../../shared/schemas/key.ts';
 import * as keys from '../services/api-keys.ts';
 import { keyAdminProcedure, router } from '../trpc.ts';
 

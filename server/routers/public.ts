@@ -1,5 +1,12 @@
-import type { AnyTRPCProcedure, AnyTRPCRouter, TRPCBuiltRouter, TRPCMutationProcedure, TRPCQueryProcedure, TRPCSubscriptionProcedure } from '@trpc/server';
-import { appRouter, type AppRouter } from './_app.ts';
+import type {
+  AnyTRPCProcedure,
+  AnyTRPCRouter,
+  TRPCBuiltRouter,
+  TRPCMutationProcedure,
+  TRPCQueryProcedure,
+  TRPCSubscriptionProcedure,
+} from '@trpc/server';
+import { type AppRouter, appRouter } from './_app.ts';
 
 /**
  * The router type the published client is built against: AppRouter's procedures with only

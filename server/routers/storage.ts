@@ -12,7 +12,10 @@ export const storageRouter = router({
   health: authedProcedure.output(healthOutput).query(({ ctx }) => checkHealth(ctx.deps)),
   lifecycle: readProcedure.output(s.lifecycleOutput).query(({ ctx }) => lifecycleRules(ctx.deps, ctx.tenant)),
   usage: readProcedure.output(s.usageOutput).query(({ ctx }) => tenantUsage(ctx.deps, ctx.tenant)),
-  adminUsage: adminProcedure.input(s.adminUsageInput).output(s.adminUsageOutput).query(({ ctx, input }) => adminUsage(ctx.deps, input)),
+  adminUsage: adminProcedure
+    .input(s.adminUsageInput)
+    .output(s.adminUsageOutput)
+    .query(({ ctx, input }) => adminUsage(ctx.deps, input)),
   runCleanup: adminProcedure
     .input(s.runCleanupInput)
     .output(s.runCleanupOutput)

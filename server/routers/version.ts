@@ -1,3 +1,4 @@
+import { listProjectsInput, listProjectsOutput } from '../../shared/schemas/project.ts';
 import {
   createVersionInput,
   createVersionOutput,
@@ -15,7 +16,6 @@ import {
   versionIdInput,
   versionSchema,
 } from '../../shared/schemas/version.ts';
-import { listProjectsInput, listProjectsOutput } from '../../shared/schemas/project.ts';
 import * as diffPacks from '../services/diff-packs.ts';
 import * as projects from '../services/projects.ts';
 import * as downloads from '../services/version-downloads.ts';

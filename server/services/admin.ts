@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { ApiKeyScope } from '../../shared/constants.ts';
 import type { createApiKeyInput, createTenantInput } from '../../shared/schemas/admin.ts';
-import { withSystem, type DbOrTx } from '../db/index.ts';
+import { type DbOrTx, withSystem } from '../db/index.ts';
 import * as q from '../db/queries/tenants.ts';
 import type { Deps } from '../deps.ts';
 import { notFound } from '../errors.ts';

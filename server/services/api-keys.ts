@@ -1,7 +1,7 @@
 import type { z } from 'zod';
-import { MAX_ACTIVE_KEYS_PER_TENANT, type ApiKeyScope } from '../../shared/constants.ts';
+import { type ApiKeyScope, MAX_ACTIVE_KEYS_PER_TENANT } from '../../shared/constants.ts';
 import type { createOwnApiKeyInput, rotateApiKeyInput } from '../../shared/schemas/key.ts';
-import { withSystem, type DbOrTx } from '../db/index.ts';
+import { type DbOrTx, withSystem } from '../db/index.ts';
 import * as q from '../db/queries/api-keys.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
@@ -62,7 +62,10 @@ export function createOwnKey(deps: Deps, tenant: TenantScope & { scopes: ApiKeyS
   return tenant.run(async (tx) => {
     const active = await q.countActiveApiKeys(tx, { tenantId: tenant.id, now: deps.now() });
     if (active >= MAX_ACTIVE_KEYS_PER_TENANT) {
-      throw new CofferError('PRECONDITION', `the tenant has ${active} active API keys, the limit is ${MAX_ACTIVE_KEYS_PER_TENANT}; revoke unused keys first`);
+      throw new CofferError(
+        'PRECONDITION',
+        `the tenant has ${active} active API keys, the limit is ${MAX_ACTIVE_KEYS_PER_TENANT}; revoke unused keys first`,
+      );
     }
     return issueKey(tx, { tenantId: tenant.id, name: input.name, scopes: [...new Set(input.scopes)] });
   });

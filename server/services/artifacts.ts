@@ -46,7 +46,10 @@ export async function putArtifact(deps: Deps, tenant: TenantScope, input: PutArt
   const body = Buffer.from(JSON.stringify(input.payload), 'utf8');
   const limit = deps.config.limits.maxInlineBytes;
   if (body.length > limit) {
-    throw new CofferError('TOO_LARGE', `payload is ${body.length} bytes; the inline limit is ${limit} bytes. Use artifact.createUpload for larger artifacts`);
+    throw new CofferError(
+      'TOO_LARGE',
+      `payload is ${body.length} bytes; the inline limit is ${limit} bytes. Use artifact.createUpload for larger artifacts`,
+    );
   }
   const id = randomUUID();
   const now = deps.now();
@@ -105,7 +108,14 @@ export async function markReady(deps: Deps, tenant: TenantScope, id: string, sha
 /** pending → failed with a reason the caller can act on, and an `artifact_failed` event. */
 export async function markFailed(deps: Deps, tenant: TenantScope, id: string, reason: string) {
   return tenant.run(async (tx) => {
-    const row = await q.setArtifactStatus(tx, { tenantId: tenant.id, id, status: 'failed', from: 'pending', failureReason: reason, now: deps.now() });
+    const row = await q.setArtifactStatus(tx, {
+      tenantId: tenant.id,
+      id,
+      status: 'failed',
+      from: 'pending',
+      failureReason: reason,
+      now: deps.now(),
+    });
     if (row) {
       const links = { artifactId: id, projectId: row.projectId, versionId: row.versionId };
       await appendEvent(tx, tenant.id, { type: 'artifact_failed', ...links, data: { kind: row.kind, reason } });
@@ -132,9 +142,7 @@ export async function getArtifact(deps: Deps, tenant: TenantScope, id: string) {
 export async function listArtifactsPage(deps: Deps, tenant: TenantScope, input: ListArtifactsInput) {
   if (input.kind) assertKind(deps, input.kind);
   const after = input.cursor ? decodeCursor(input.cursor) : undefined;
-  const rows = await tenant.run((tx) =>
-    q.listArtifacts(tx, { ...input, tenantId: tenant.id, limit: input.limit + 1, after }),
-  );
+  const rows = await tenant.run((tx) => q.listArtifacts(tx, { ...input, tenantId: tenant.id, limit: input.limit + 1, after }));
   const page = rows.slice(0, input.limit);
   const last = page.at(-1);
   return { items: page.map(toArtifact), nextCursor: rows.length > input.limit && last ? encodeCursor(last) : null };
@@ -148,7 +156,13 @@ export async function deleteArtifact(deps: Deps, tenant: TenantScope, id: string
   const row = await getRow(tenant, id);
   await tenant.run(async (tx) => {
     await q.setArtifactStatus(tx, { tenantId: tenant.id, id, status: 'deleted', now: deps.now() });
-    await appendEvent(tx, tenant.id, { type: 'artifact_deleted', artifactId: id, projectId: row.projectId, versionId: row.versionId, data: { kind: row.kind } });
+    await appendEvent(tx, tenant.id, {
+      type: 'artifact_deleted',
+      artifactId: id,
+      projectId: row.projectId,
+      versionId: row.versionId,
+      data: { kind: row.kind },
+    });
   });
   await deps.storage.delete(row.storageKey);
   await tenant.run((tx) => q.deleteArtifactRow(tx, { tenantId: tenant.id, id }));

@@ -2,8 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { and, eq, isNull, lt, or } from 'drizzle-orm';
 import type { ApiKeyScope } from '../../shared/constants.ts';
 import type { Principal } from '../context.ts';
-import { apiKeys } from '../db/schema/index.ts';
 import { withSystem, withTenant } from '../db/index.ts';
+import { apiKeys } from '../db/schema/index.ts';
 import type { Deps } from '../deps.ts';
 
 /**
@@ -13,7 +13,11 @@ import type { Deps } from '../deps.ts';
 const KEY_RE = /^cof_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 
 export function generateApiKey(): { key: string; prefix: string; secretHash: string } {
-  const prefix = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12);
+  const prefix = randomBytes(9)
+    .toString('base64url')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '0')
+    .slice(0, 12);
   const secret = randomBytes(32).toString('base64url');
   return { key: `cof_${prefix}_${secret}`, prefix, secretHash: sha256Hex(secret) };
 }

@@ -9,9 +9,9 @@ import { isUniqueViolation } from '../db/unique-violation.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
 import type { TenantScope } from '../trpc.ts';
+import { createUpload } from './uploads.ts';
 import { presignDownload } from './version-downloads.ts';
 import { loadVersion } from './versions.ts';
-import { createUpload } from './uploads.ts';
 
 type Pair = { fromVersionId: string; toVersionId: string };
 
@@ -24,9 +24,15 @@ const conflict = (artifactId: string) =>
 /** Both versions must be this tenant's and of one project: the pack's key lives under that project. */
 async function projectOfPair(tenant: TenantScope, p: Pair): Promise<string> {
   if (p.fromVersionId === p.toVersionId) throw new CofferError('BAD_INPUT', 'fromVersionId and toVersionId must differ');
-  const [from, to] = await tenant.run(async (tx) => [await loadVersion(tx, tenant.id, p.fromVersionId), await loadVersion(tx, tenant.id, p.toVersionId)]);
+  const [from, to] = await tenant.run(async (tx) => [
+    await loadVersion(tx, tenant.id, p.fromVersionId),
+    await loadVersion(tx, tenant.id, p.toVersionId),
+  ]);
   if (from.version.projectId !== to.version.projectId) {
-    throw new CofferError('BAD_INPUT', `the versions belong to different projects ('${from.version.projectId}', '${to.version.projectId}'); a diff pack links two versions of one project`);
+    throw new CofferError(
+      'BAD_INPUT',
+      `the versions belong to different projects ('${from.version.projectId}', '${to.version.projectId}'); a diff pack links two versions of one project`,
+    );
   }
   return from.version.projectId;
 }
@@ -77,7 +83,12 @@ async function link(tx: Tx, p: q.VersionPair & { projectId: string; artifactId: 
   if (old) await deleteArtifactRow(tx, { tenantId: p.tenantId, id: old.artifact.id }); // cascades to the pack row
   const row = await q.insertDiffPack(tx, { id: randomUUID(), ...p });
   if (old) {
-    await appendEvent(tx, p.tenantId, { type: 'artifact_deleted', artifactId: old.artifact.id, projectId: p.projectId, data: { kind: 'diff_pack' } });
+    await appendEvent(tx, p.tenantId, {
+      type: 'artifact_deleted',
+      artifactId: old.artifact.id,
+      projectId: p.projectId,
+      data: { kind: 'diff_pack' },
+    });
   }
   return row;
 }

@@ -17,10 +17,7 @@ async function timed(fn: () => Promise<unknown>): Promise<{ ok: boolean; latency
 
 /** Reachability of database and storage, and which settings are present: booleans, never values. */
 export async function checkHealth(deps: Deps): Promise<Health> {
-  const [database, storage] = await Promise.all([
-    timed(() => deps.db.execute(sql`select 1`)),
-    timed(() => deps.storage.health()),
-  ]);
+  const [database, storage] = await Promise.all([timed(() => deps.db.execute(sql`select 1`)), timed(() => deps.storage.health())]);
   const { config } = deps;
   const s3 = config.storage.kind === 's3' ? config.storage : undefined;
   return {

@@ -49,17 +49,22 @@ export async function createUpload<T = undefined>(
   assertKind(deps, target.kind);
   const { limits } = deps.config;
   if (target.sizeBytes > limits.maxUploadBytes) {
-    throw new CofferError('TOO_LARGE', `upload of ${target.sizeBytes} bytes exceeds the ${limits.maxUploadBytes}-byte maximum (COFFER_MAX_UPLOAD_BYTES)`);
+    throw new CofferError(
+      'TOO_LARGE',
+      `upload of ${target.sizeBytes} bytes exceeds the ${limits.maxUploadBytes}-byte maximum (COFFER_MAX_UPLOAD_BYTES)`,
+    );
   }
   const id = randomUUID();
   const now = deps.now();
-  const storageKey = target.storageKey ?? artifactKey({ tenantId: tenant.id, kind: target.kind, id, contentType: target.contentType, at: now });
+  const storageKey =
+    target.storageKey ?? artifactKey({ tenantId: tenant.id, kind: target.kind, id, contentType: target.contentType, at: now });
   const expiresAt = new Date(now.getTime() + limits.uploadUrlExpiry * 1000);
   const { upload, uploadId } = await prepareBackend(deps, storageKey, target, limits.uploadUrlExpiry, expiresAt);
 
   const warnings: string[] = [];
   const oversize = target.sizeBytes >= limits.warnUploadBytes;
-  if (oversize) warnings.push(`artifact is ${humanSize(target.sizeBytes)}, at or above the ${humanSize(limits.warnUploadBytes)} warning size`);
+  if (oversize)
+    warnings.push(`artifact is ${humanSize(target.sizeBytes)}, at or above the ${humanSize(limits.warnUploadBytes)} warning size`);
   try {
     const { row, extra } = await tenant.run(async (tx) => {
       const row = await q.insertArtifact(tx, {
@@ -124,12 +129,24 @@ async function prepareBackend(deps: Deps, key: string, target: UploadTarget, exp
 type Declared = Pick<UploadTarget, 'sizeBytes' | 'contentType' | 'sha256'>;
 
 /** Signed URLs for one PUT, or for every part of the existing multipart upload `uploadId`. */
-async function presignUpload(deps: Deps, key: string, target: Declared, uploadId: string | null, expiresIn: number, expiresAt: Date): Promise<UploadInstructions> {
+async function presignUpload(
+  deps: Deps,
+  key: string,
+  target: Declared,
+  uploadId: string | null,
+  expiresIn: number,
+  expiresAt: Date,
+): Promise<UploadInstructions> {
   const { storage, config } = deps;
   if (!uploadId) {
     // Without a declared sha256 nothing is bound; completeUpload then verifies by reading back.
     const sha256 = target.sha256 || undefined;
-    const { url, headers } = await storage.presignPut(key, { expiresIn, contentType: target.contentType, contentLength: target.sizeBytes, sha256 });
+    const { url, headers } = await storage.presignPut(key, {
+      expiresIn,
+      contentType: target.contentType,
+      contentLength: target.sizeBytes,
+      sha256,
+    });
     return { mode: 'single', method: 'PUT', url, headers, expiresAt };
   }
   const { partSize, count } = partPlan(target.sizeBytes, config.limits.partSize);
@@ -162,7 +179,8 @@ export async function renewUpload(deps: Deps, row: Declared & Pick<q.ArtifactRow
 export async function completeUpload(deps: Deps, tenant: TenantScope, input: CompleteUploadInput) {
   const row = await getRow(tenant, input.id);
   if (row.status === 'ready') return completedAgain(row, input.sha256);
-  if (row.status !== 'pending') throw new CofferError('PRECONDITION', `upload is ${row.status}${row.failureReason ? `: ${row.failureReason}` : ''}; start a new one`);
+  if (row.status !== 'pending')
+    throw new CofferError('PRECONDITION', `upload is ${row.status}${row.failureReason ? `: ${row.failureReason}` : ''}; start a new one`);
   const expected = await expectedSha256(deps, tenant, row, input.sha256);
   if (row.uploadId) {
     if (!input.parts?.length) throw new CofferError('BAD_INPUT', 'multipart upload: pass the parts with the ETag each part PUT returned');
@@ -178,7 +196,8 @@ export async function completeUpload(deps: Deps, tenant: TenantScope, input: Com
   }
   if (!trustsBackendChecksum(deps, row)) {
     const actual = await hashObject(deps, row.storageKey);
-    if (actual !== expected) throw await fail(deps, tenant, row, 'CHECKSUM_MISMATCH', `sha256 check failed: stored bytes hash to ${actual}, ${expected} declared`);
+    if (actual !== expected)
+      throw await fail(deps, tenant, row, 'CHECKSUM_MISMATCH', `sha256 check failed: stored bytes hash to ${actual}, ${expected} declared`);
   }
   try {
     return toArtifact(await markReady(deps, tenant, row.id, row.sha256 === PENDING_SHA256 ? expected : undefined));
@@ -198,10 +217,20 @@ export async function completeUpload(deps: Deps, tenant: TenantScope, input: Com
 async function expectedSha256(deps: Deps, tenant: TenantScope, row: q.ArtifactRow, atComplete: string | undefined): Promise<string> {
   const atCreate = row.sha256 === PENDING_SHA256 ? undefined : row.sha256;
   if (atCreate && atComplete && atCreate !== atComplete) {
-    throw await fail(deps, tenant, row, 'PRECONDITION', `sha256 declared twice and differently: ${atCreate} at createUpload, ${atComplete} at completeUpload; declare it once`);
+    throw await fail(
+      deps,
+      tenant,
+      row,
+      'PRECONDITION',
+      `sha256 declared twice and differently: ${atCreate} at createUpload, ${atComplete} at completeUpload; declare it once`,
+    );
   }
   const expected = atCreate ?? atComplete;
-  if (!expected) throw new CofferError('BAD_INPUT', 'no sha256 declared: pass it to completeUpload({ id, parts, sha256 }) (or declare it at createUpload)');
+  if (!expected)
+    throw new CofferError(
+      'BAD_INPUT',
+      'no sha256 declared: pass it to completeUpload({ id, parts, sha256 }) (or declare it at createUpload)',
+    );
   return expected;
 }
 
@@ -243,5 +272,5 @@ export async function abortUpload(deps: Deps, tenant: TenantScope, id: string) {
   if (row.status !== 'pending') throw new CofferError('PRECONDITION', `upload is ${row.status}, only a pending upload can be aborted`);
   await markFailed(deps, tenant, id, 'aborted by the client');
   await removeObjects(deps, row);
-  return toArtifact((await getRow(tenant, id)));
+  return toArtifact(await getRow(tenant, id));
 }

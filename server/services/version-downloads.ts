@@ -19,7 +19,15 @@ async function readyDownload(deps: Deps, view: VersionView, filename: string, ex
   const s = view.snapshot!; // callers checked the version is ready
   const { url, expiresAt } = await presignDownload(deps, s, filename, expiresIn);
   const { id, prompt, createdAt } = view.version;
-  return { available: true, downloadUrl: url, expiresAt, filename, sizeBytes: s.sizeBytes, sha256: s.sha256, version: { id, prompt, createdAt } };
+  return {
+    available: true,
+    downloadUrl: url,
+    expiresAt,
+    filename,
+    sizeBytes: s.sizeBytes,
+    sha256: s.sha256,
+    version: { id, prompt, createdAt },
+  };
 }
 
 const UNAVAILABLE = {
@@ -35,7 +43,11 @@ function unavailable(view: VersionView, status: Exclude<VersionStatus, 'ready'>)
 
 const snapshotFilename = (v: VersionView['version']) => `${v.projectId}-${v.id}.zip`;
 
-export async function downloadVersion(deps: Deps, tenant: TenantScope, input: { versionId: string; expiresIn?: number }): Promise<VersionDownload> {
+export async function downloadVersion(
+  deps: Deps,
+  tenant: TenantScope,
+  input: { versionId: string; expiresIn?: number },
+): Promise<VersionDownload> {
   const view = await tenant.run((tx) => loadVersion(tx, tenant.id, input.versionId));
   const status = versionStatus(view);
   if (status !== 'ready') return unavailable(view, status);
@@ -43,12 +55,22 @@ export async function downloadVersion(deps: Deps, tenant: TenantScope, input: { 
 }
 
 /** The newest ready version; a newer one still uploading (or failed) is skipped. */
-export async function exportLatest(deps: Deps, tenant: TenantScope, input: { projectId: string; expiresIn?: number }): Promise<VersionDownload> {
+export async function exportLatest(
+  deps: Deps,
+  tenant: TenantScope,
+  input: { projectId: string; expiresIn?: number },
+): Promise<VersionDownload> {
   const view = await tenant.run(async (tx) => {
     await requireProject(tx, tenant.id, input.projectId);
     return latestReady(tx, tenant.id, input.projectId);
   });
-  if (!view) return { available: false, reason: 'no_ready_version', message: `project '${input.projectId}' has no version with a ready snapshot yet`, canRebuild: true };
+  if (!view)
+    return {
+      available: false,
+      reason: 'no_ready_version',
+      message: `project '${input.projectId}' has no version with a ready snapshot yet`,
+      canRebuild: true,
+    };
   return readyDownload(deps, view, `${input.projectId}-latest.zip`, input.expiresIn);
 }
 
@@ -63,7 +85,10 @@ export async function rollbackVersion(deps: Deps, tenant: TenantScope, input: { 
     const project = await lockProject(tx, { tenantId: tenant.id, projectId });
     const status = versionStatus(target);
     if (status !== 'ready') {
-      throw new CofferError('PRECONDITION', `cannot roll back to version ${input.versionId}: it has no ready snapshot (status '${status}'); pick a ready version or rebuild this one`);
+      throw new CofferError(
+        'PRECONDITION',
+        `cannot roll back to version ${input.versionId}: it has no ready snapshot (status '${status}'); pick a ready version or rebuild this one`,
+      );
     }
     await setCurrentVersion(tx, { tenantId: tenant.id, projectId, versionId: input.versionId });
     await appendEvent(tx, tenant.id, {

@@ -159,7 +159,10 @@ function assertSameRequest({ version: v, snapshot: s }: q.VersionView, input: Cr
     v.message !== (input.message ?? null) ||
     (s && input.snapshot && (s.sizeBytes !== input.snapshot.sizeBytes || shaDiffers(s, input.snapshot.sha256)));
   if (differs) {
-    throw new CofferError('CONFLICT', `idempotency key '${input.idempotencyKey}' was already used for a different request (version ${v.id}); use a new key`);
+    throw new CofferError(
+      'CONFLICT',
+      `idempotency key '${input.idempotencyKey}' was already used for a different request (version ${v.id}); use a new key`,
+    );
   }
 }
 

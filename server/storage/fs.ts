@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -121,7 +121,12 @@ export class FsStorage implements Storage {
     return { uploadId };
   }
 
-  async presignPart(key: string, uploadId: string, partNumber: number, opts: { expiresIn: number; contentLength: number }): Promise<string> {
+  async presignPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    opts: { expiresIn: number; contentLength: number },
+  ): Promise<string> {
     resolveKeyPath(this.root, key);
     checkPartNumber(partNumber);
     return this.signer.sign({ op: 'part', key, uploadId, partNumber, contentLength: opts.contentLength }, opts.expiresIn);

@@ -2,7 +2,14 @@ import { CofferError } from '../errors.ts';
 
 const NOT_FOUND_NAMES = new Set(['NoSuchKey', 'NotFound', 'NoSuchUpload']);
 /** Credentials and permission failures are configuration faults: the backend is unusable, not the request wrong. */
-const AUTH_NAMES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'CredentialsProviderError', 'ExpiredToken', 'InvalidToken']);
+const AUTH_NAMES = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'AccessDenied',
+  'CredentialsProviderError',
+  'ExpiredToken',
+  'InvalidToken',
+]);
 
 /**
  * Turns an AWS SDK error into a CofferError. Messages are built here from fixed text and the

@@ -1,3 +1,4 @@
+import { pipeline, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -15,7 +16,6 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { pipeline, type Readable } from 'node:stream';
 import type { StorageConfig } from '../config.ts';
 import { attachmentDisposition } from './content-disposition.ts';
 import { lengthGuard } from './length-guard.ts';
@@ -159,7 +159,12 @@ export function createS3Storage(config: S3Config, opts: S3StorageOptions = {}): 
         }
         // Upload reads the body itself (so it sees stream errors) and aborts its multipart upload on failure.
         const Body = length === undefined ? body : pipeline(body, lengthGuard(length), () => {});
-        await new Upload({ client, params: { Bucket, Key, Body, ContentType: contentType }, partSize: UPLOAD_PART_SIZE, queueSize: 4 }).done();
+        await new Upload({
+          client,
+          params: { Bucket, Key, Body, ContentType: contentType },
+          partSize: UPLOAD_PART_SIZE,
+          queueSize: 4,
+        }).done();
       }),
 
     get: (Key, range) =>
@@ -198,7 +203,11 @@ export function createS3Storage(config: S3Config, opts: S3StorageOptions = {}): 
         const res = await client.send(
           new ListObjectsV2Command({ Bucket, Prefix, ContinuationToken: opts.continuationToken, MaxKeys: opts.limit ?? 1000 }),
         );
-        const items = (res.Contents ?? []).map((o) => ({ key: o.Key!, sizeBytes: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) }));
+        const items = (res.Contents ?? []).map((o) => ({
+          key: o.Key!,
+          sizeBytes: o.Size ?? 0,
+          lastModified: o.LastModified ?? new Date(0),
+        }));
         return { items, nextToken: res.IsTruncated ? res.NextContinuationToken : undefined };
       }),
 
@@ -212,7 +221,13 @@ export function createS3Storage(config: S3Config, opts: S3StorageOptions = {}): 
     presignPut: (Key, opts) =>
       call('object', async () => {
         const checksum = config.trustChecksum && opts.sha256 ? Buffer.from(opts.sha256, 'hex').toString('base64') : undefined;
-        const command = new PutObjectCommand({ Bucket, Key, ContentType: opts.contentType, ContentLength: opts.contentLength, ChecksumSHA256: checksum });
+        const command = new PutObjectCommand({
+          Bucket,
+          Key,
+          ContentType: opts.contentType,
+          ContentLength: opts.contentLength,
+          ChecksumSHA256: checksum,
+        });
         const url = await getSignedUrl(client, command, {
           expiresIn: opts.expiresIn,
           signableHeaders: new Set(['content-type', 'content-length']),

@@ -25,4 +25,3 @@ export function resolveKeyPath(root: string, key: string): string {
   if (!resolved.startsWith(path.resolve(root) + path.sep)) throw new CofferError('BAD_INPUT', 'invalid object key');
   return resolved;
 }
-

@@ -53,7 +53,11 @@ function canonical(key: string, params: SignedQuery): string[] {
 function toParams(grant: SignedGrant): Record<string, string> {
   switch (grant.op) {
     case 'get':
-      return { op: 'get', ...(grant.filename !== undefined && { fn: grant.filename }), ...(grant.contentType !== undefined && { ct: grant.contentType }) };
+      return {
+        op: 'get',
+        ...(grant.filename !== undefined && { fn: grant.filename }),
+        ...(grant.contentType !== undefined && { ct: grant.contentType }),
+      };
     case 'put':
       return { op: 'put', ct: grant.contentType, len: String(grant.contentLength) };
     case 'part':

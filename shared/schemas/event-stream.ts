@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { idSchema, kindSchema } from './common.ts';
-import { EVENT_TYPES, type CofferEventType } from './events.ts';
+import { type CofferEventType, EVENT_TYPES } from './events.ts';
 
 /**
  * Input of `artifact.onEvent`. Every filter narrows the caller's own tenant's stream; none can

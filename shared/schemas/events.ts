@@ -13,7 +13,13 @@ const ev = <T extends string, D extends z.ZodType>(type: T, data: D) => z.object
 
 export const artifactUploadedEvent = ev(
   'artifact_uploaded',
-  z.object({ kind: z.string(), sizeBytes: z.number().int(), sha256: z.string(), filename: z.string().nullable(), downloadReady: z.boolean() }),
+  z.object({
+    kind: z.string(),
+    sizeBytes: z.number().int(),
+    sha256: z.string(),
+    filename: z.string().nullable(),
+    downloadReady: z.boolean(),
+  }),
 );
 export const artifactFailedEvent = ev('artifact_failed', z.object({ kind: z.string(), reason: z.string() }));
 export const artifactSizeWarningEvent = ev(

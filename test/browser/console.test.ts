@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildConsole } from '../../client/console/build.ts';
 import type { CofferClient } from '../../client/src/index.ts';
@@ -10,13 +10,27 @@ import { putBytes, randomBody, sha256 } from '../support/upload.ts';
 
 /** Debian's Chromium, never a downloaded one; the flags keep it off this machine's closed network. */
 const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 /** `CONSOLE_SCREENSHOT=client/console/screenshot.png npm run test:browser` refreshes the README's picture. */
 const SCREENSHOT = process.env.CONSOLE_SCREENSHOT;
 
 /** A build worker's part, run from the test process: declare the version, PUT the bytes later. */
 async function startVersion(client: CofferClient, projectId: string, prompt: string, bytes: Uint8Array<ArrayBuffer>) {
-  const { version, upload } = await client.version.create.mutate({ projectId, source: 'build', prompt, snapshot: { sizeBytes: bytes.length, sha256: sha256(bytes), contentType: 'application/zip' } });
+  const { version, upload } = await client.version.create.mutate({
+    projectId,
+    source: 'build',
+    prompt,
+    snapshot: { sizeBytes: bytes.length, sha256: sha256(bytes), contentType: 'application/zip' },
+  });
   const finish = async () => {
     const parts = await putBytes(upload!, bytes);
     await client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId!, parts });
@@ -44,11 +58,20 @@ describe.each(BACKENDS)('the console in Chromium (%s)', (backend) => {
     await buildConsole(); // always the current source, whatever an earlier install built
     server = await startTestServer({ backend });
     profile = await mkdtemp(join(tmpdir(), 'coffer-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, acceptDownloads: true, viewport: { width: 1280, height: 600 } });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ARGS,
+      acceptDownloads: true,
+      viewport: { width: 1280, height: 600 },
+    });
     page = context.pages()[0] ?? (await context.newPage());
     // Script errors and CSP violations fail the test: the console must run under its own policy.
     page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-    page.on('console', (m) => void (m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(`console: ${m.text()}`)));
+    page.on(
+      'console',
+      (m) => void (m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(`console: ${m.text()}`)),
+    );
     page.on('response', (r) => void (r.status() >= 400 && problems.push(`${r.status()} ${new URL(r.url()).pathname}`)));
   });
   afterEach(() => {
@@ -70,7 +93,15 @@ describe.each(BACKENDS)('the console in Chromium (%s)', (backend) => {
   it('is served with a strict CSP and no inline code', async () => {
     const res = await page.goto(`${server.url}/console`);
     const csp = res!.headers()['content-security-policy'] ?? '';
-    for (const d of ["default-src 'self'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"]) expect(csp).toContain(d);
+    for (const d of [
+      "default-src 'self'",
+      "script-src 'self'",
+      "style-src 'self'",
+      "frame-ancestors 'none'",
+      "base-uri 'none'",
+      "form-action 'self'",
+    ])
+      expect(csp).toContain(d);
     expect(csp).toMatch(/connect-src 'self' ws:\/\/127\.0\.0\.1:\d+;/); // this server's socket, not any ws: host
     expect(csp).not.toContain('unsafe-inline');
     expect(await res!.text()).not.toMatch(/<script>|<style>|style="/);
@@ -127,7 +158,12 @@ describe.each(BACKENDS)('the console in Chromium (%s)', (backend) => {
   });
 
   it('lists, filters and deletes artifacts live, and shows API errors as their message', async () => {
-    const other = await (await server.newTenant()).client.artifact.put.mutate({ kind: 'chat_transcript', payload: {}, entityType: 'chat', entityId: '42' });
+    const other = await (await server.newTenant()).client.artifact.put.mutate({
+      kind: 'chat_transcript',
+      payload: {},
+      entityType: 'chat',
+      entityId: '42',
+    });
     await page.getByRole('link', { name: 'Artifacts' }).click();
     const rows = page.locator('tr[data-artifact-id]');
     await expect.poll(() => rows.count()).toBe(2); // the two snapshots; never the other tenant's artifact
@@ -136,7 +172,12 @@ describe.each(BACKENDS)('the console in Chromium (%s)', (backend) => {
     await page.getByLabel('Entity id').fill('42');
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.locator('tr.empty').waitFor();
-    const mine = await tenantA.client.artifact.put.mutate({ kind: 'chat_transcript', payload: { messages: [] }, entityType: 'chat', entityId: '42' });
+    const mine = await tenantA.client.artifact.put.mutate({
+      kind: 'chat_transcript',
+      payload: { messages: [] },
+      entityType: 'chat',
+      entityId: '42',
+    });
     const row = page.locator(`tr[data-artifact-id="${mine.id}"]`);
     await row.waitFor(); // arrived live, matching the filter
     await row.getByRole('button', { name: 'Delete' }).click();

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
+import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
 
 describe.each(BACKENDS)('artifacts on %s', (backend) => {
   let server: TestServer;
@@ -23,7 +23,13 @@ describe.each(BACKENDS)('artifacts on %s', (backend) => {
       metadata: { model: 'x' },
     });
     const bytes = Buffer.from(JSON.stringify(payload));
-    expect(a).toMatchObject({ kind: 'chat_transcript', status: 'ready', sizeBytes: bytes.length, entityId: 'c-1', metadata: { model: 'x' } });
+    expect(a).toMatchObject({
+      kind: 'chat_transcript',
+      status: 'ready',
+      sizeBytes: bytes.length,
+      entityId: 'c-1',
+      metadata: { model: 'x' },
+    });
     expect(a.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     expect(a.createdAt).toBeInstanceOf(Date);
     expect(a).not.toHaveProperty('storageKey');
@@ -67,7 +73,11 @@ describe.each(BACKENDS)('artifacts on %s', (backend) => {
     const t = await server.newTenant();
     await expectTrpcError(t.client.artifact.put.mutate({ kind: 'nope', payload: {} }), 'BAD_REQUEST', /allowed kinds: chat_transcript/);
     const big = 'x'.repeat(64 * 1024);
-    await expectTrpcError(t.client.artifact.put.mutate({ kind: 'attachment', payload: big }), 'PAYLOAD_TOO_LARGE', /inline limit is 65536 bytes/);
+    await expectTrpcError(
+      t.client.artifact.put.mutate({ kind: 'attachment', payload: big }),
+      'PAYLOAD_TOO_LARGE',
+      /inline limit is 65536 bytes/,
+    );
     await expectTrpcError(t.client.artifact.get.query({ id: 'not-a-uuid' }), 'BAD_REQUEST', /UUID/);
     await expectTrpcError(t.client.artifact.get.query({ id: randomUUID() }), 'NOT_FOUND');
     await expectTrpcError(t.client.artifact.list.query({ cursor: 'garbage' }), 'BAD_REQUEST', /invalid cursor/);
@@ -81,7 +91,12 @@ describe.each(BACKENDS)('artifacts on %s', (backend) => {
   it('keeps tenants apart: another tenant’s artifact is NOT_FOUND everywhere', async () => {
     const a = await server.newTenant('a');
     const b = await server.newTenant('b');
-    const art = await a.client.artifact.put.mutate({ kind: 'memory_snapshot', payload: { secret: 'a-only' }, entityType: 'e', entityId: 'shared' });
+    const art = await a.client.artifact.put.mutate({
+      kind: 'memory_snapshot',
+      payload: { secret: 'a-only' },
+      entityType: 'e',
+      entityId: 'shared',
+    });
     await expectTrpcError(b.client.artifact.get.query({ id: art.id }), 'NOT_FOUND');
     await expectTrpcError(b.client.artifact.getDownloadUrl.query({ id: art.id }), 'NOT_FOUND');
     await expectTrpcError(b.client.artifact.delete.mutate({ id: art.id }), 'NOT_FOUND');

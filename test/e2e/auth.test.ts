@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../support/server.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
 
 describe('auth and tenancy', () => {
   let server: TestServer;
@@ -48,7 +48,10 @@ describe('auth and tenancy', () => {
   });
 
   it('refuses keys for unknown tenants and revoking unknown keys', async () => {
-    await expectTrpcError(server.admin.admin.createApiKey.mutate({ tenantId: crypto.randomUUID(), name: 'x', scopes: ['read'] }), 'NOT_FOUND');
+    await expectTrpcError(
+      server.admin.admin.createApiKey.mutate({ tenantId: crypto.randomUUID(), name: 'x', scopes: ['read'] }),
+      'NOT_FOUND',
+    );
     await expectTrpcError(server.admin.admin.revokeApiKey.mutate({ keyId: crypto.randomUUID() }), 'NOT_FOUND');
   });
 });

@@ -1,12 +1,12 @@
-import { spawn, execFileSync } from 'node:child_process';
-import { build } from 'esbuild';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomBody, sha256 } from '../support/upload.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { randomBody, sha256 } from '../support/upload.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 let cli = '';
@@ -19,7 +19,15 @@ let cli = '';
 async function bundleCli() {
   const dir = await mkdtemp(join(repo, '.tmp', 'cli-'));
   cli = join(dir, 'cli.js');
-  await build({ entryPoints: [join(repo, 'client/src/cli/main.ts')], outfile: cli, bundle: true, format: 'esm', platform: 'node', packages: 'external', logLevel: 'error' });
+  await build({
+    entryPoints: [join(repo, 'client/src/cli/main.ts')],
+    outfile: cli,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    packages: 'external',
+    logLevel: 'error',
+  });
   return dir;
 }
 
@@ -138,7 +146,10 @@ describe('coffer CLI', () => {
     watch.child.kill('SIGINT');
     const r = await watch.done;
     expect(r.code).toBe(0);
-    const types = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l).type);
+    const types = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).type);
     expect(types).toEqual(expect.arrayContaining(['version_created', 'version_ready']));
   });
 
@@ -150,8 +161,14 @@ describe('coffer CLI', () => {
     expect(await run(['frobnicate'])).toMatchObject({ code: 2, stderr: "coffer: unknown command 'frobnicate' (see coffer --help)\n" });
     expect(await run(['push', dir])).toMatchObject({ code: 2, stderr: expect.stringMatching(/usage: coffer push/) });
     expect(await run(['ls', '--bogus'])).toMatchObject({ code: 2 });
-    expect(await run(['ls'], { COFFER_TOKEN: 'cof_wrong' })).toMatchObject({ code: 1, stderr: expect.stringMatching(/^coffer: UNAUTHORIZED/) });
-    expect(await run(['ls'], { COFFER_URL: undefined, COFFER_TOKEN: undefined })).toMatchObject({ code: 2, stderr: expect.stringMatching(/no server URL/) });
+    expect(await run(['ls'], { COFFER_TOKEN: 'cof_wrong' })).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/^coffer: UNAUTHORIZED/),
+    });
+    expect(await run(['ls'], { COFFER_URL: undefined, COFFER_TOKEN: undefined })).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/no server URL/),
+    });
     expect((await run(['--help'])).code).toBe(0);
   });
 
@@ -166,6 +183,9 @@ describe('coffer CLI', () => {
     await mkdir(join(xdg, 'coffer'), { recursive: true });
     await writeFile(join(xdg, 'coffer/config.json'), JSON.stringify({ url: server.url, token: env.COFFER_TOKEN }));
     expect((await run(['ls'], { ...noEnv, XDG_CONFIG_HOME: xdg })).code).toBe(0);
-    expect(await run(['ls', '--config', join(dir, 'nope.json')])).toMatchObject({ code: 2, stderr: expect.stringMatching(/cannot read config file/) });
+    expect(await run(['ls', '--config', join(dir, 'nope.json')])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/cannot read config file/),
+    });
   });
 });

@@ -95,7 +95,10 @@ describe('the packed @coffer/client in a fresh project', () => {
     expect(good.stdout + good.stderr).toBe('');
     expect(good.code).toBe(0);
 
-    await writeFile(join(project, 'tsconfig.bad.json'), JSON.stringify({ ...tsconfig(['bad.ts']), compilerOptions: { ...tsconfig([]).compilerOptions, noEmit: true } }));
+    await writeFile(
+      join(project, 'tsconfig.bad.json'),
+      JSON.stringify({ ...tsconfig(['bad.ts']), compilerOptions: { ...tsconfig([]).compilerOptions, noEmit: true } }),
+    );
     const bad = await run(process.execPath, [tsc, '-p', 'tsconfig.bad.json'], project);
     expect(bad.code).not.toBe(0);
     expect(bad.stdout).toMatch(/bad\.ts\(5,\d+\): error TS2322: Type 'number' is not assignable to type 'string'/);

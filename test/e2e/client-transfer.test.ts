@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IntegrityError, withNodeHelpers, type NodeCofferClient, type TransferProgress } from '../../client/src/node.ts';
+import { IntegrityError, type NodeCofferClient, type TransferProgress, withNodeHelpers } from '../../client/src/node.ts';
 import { MiB } from '../../shared/constants.ts';
-import { signUploadsVia, startFlakyProxy, type FlakyProxy } from '../support/flaky-proxy.ts';
+import { type FlakyProxy, signUploadsVia, startFlakyProxy } from '../support/flaky-proxy.ts';
 import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
 import { randomBody, sha256 } from '../support/upload.ts';
 
@@ -61,39 +61,52 @@ describe.each(BACKENDS)('client upload and download helpers on %s', (backend) =>
     path: () => file,
     Buffer: () => Buffer.from(bytes),
     Blob: () => new Blob([bytes]),
-    Readable: () => Readable.from((function* () {
-      for (let i = 0; i < SIZE; i += 1_000_000) yield bytes.subarray(i, i + 1_000_000);
-    })()),
+    Readable: () =>
+      Readable.from(
+        (function* () {
+          for (let i = 0; i < SIZE; i += 1_000_000) yield bytes.subarray(i, i + 1_000_000);
+        })(),
+      ),
   };
 
-  it.each(Object.keys(sources) as Array<keyof typeof sources>)('uploads from a %s in parts and downloads it back verified', async (name) => {
-    const client = await tenant();
-    const progress = progressLog();
-    const artifact = await client.upload(sources[name](), { kind: 'attachment', filename: 'source.bin', onProgress: progress.onProgress });
-    expect(artifact).toMatchObject({ status: 'ready', sizeBytes: SIZE, sha256: sha256(bytes), filename: 'source.bin' });
-    expect(progress.seen.at(-1)).toEqual({ sentBytes: SIZE, totalBytes: SIZE });
-    expect(progress.seen.length).toBeGreaterThan(2); // per part, not only at the end
+  it.each(Object.keys(sources) as Array<keyof typeof sources>)(
+    'uploads from a %s in parts and downloads it back verified',
+    async (name) => {
+      const client = await tenant();
+      const progress = progressLog();
+      const artifact = await client.upload(sources[name](), {
+        kind: 'attachment',
+        filename: 'source.bin',
+        onProgress: progress.onProgress,
+      });
+      expect(artifact).toMatchObject({ status: 'ready', sizeBytes: SIZE, sha256: sha256(bytes), filename: 'source.bin' });
+      expect(progress.seen.at(-1)).toEqual({ sentBytes: SIZE, totalBytes: SIZE });
+      expect(progress.seen.length).toBeGreaterThan(2); // per part, not only at the end
 
-    const dlProgress: number[] = [];
-    const dest = join(dir, `${name}.out`);
-    const got = await client.download(artifact.id, dest, { onProgress: (p) => dlProgress.push(p.receivedBytes) });
-    expect(got).toEqual({ path: dest, sizeBytes: SIZE, sha256: sha256(bytes) });
-    expect(Buffer.compare(await readFile(dest), bytes)).toBe(0);
-    expect(dlProgress.at(-1)).toBe(SIZE);
-    expect(existsSync(`${dest}.part`)).toBe(false);
-  });
+      const dlProgress: number[] = [];
+      const dest = join(dir, `${name}.out`);
+      const got = await client.download(artifact.id, dest, { onProgress: (p) => dlProgress.push(p.receivedBytes) });
+      expect(got).toEqual({ path: dest, sizeBytes: SIZE, sha256: sha256(bytes) });
+      expect(Buffer.compare(await readFile(dest), bytes)).toBe(0);
+      expect(dlProgress.at(-1)).toBe(SIZE);
+      expect(existsSync(`${dest}.part`)).toBe(false);
+    },
+  );
 
-  it.each(['path', 'Buffer'] as const)('from a %s, declares the sha256 once: at completion when hashed while sending, else up front', async (name) => {
-    const client = await tenant();
-    let pending: Promise<string> | undefined;
-    const onProgress = () => {
-      pending ??= client.artifact.list.query({ status: 'pending' }).then((r) => r.items[0]!.sha256);
-    };
-    const artifact = await client.upload(sources[name](), { kind: 'attachment', onProgress });
-    // A large file is hashed while sent: nothing was declared at createUpload. Bytes are hashed first.
-    expect(await pending).toBe(name === 'path' ? '' : sha256(bytes));
-    expect(artifact).toMatchObject({ status: 'ready', sha256: sha256(bytes) });
-  });
+  it.each(['path', 'Buffer'] as const)(
+    'from a %s, declares the sha256 once: at completion when hashed while sending, else up front',
+    async (name) => {
+      const client = await tenant();
+      let pending: Promise<string> | undefined;
+      const onProgress = () => {
+        pending ??= client.artifact.list.query({ status: 'pending' }).then((r) => r.items[0]!.sha256);
+      };
+      const artifact = await client.upload(sources[name](), { kind: 'attachment', onProgress });
+      // A large file is hashed while sent: nothing was declared at createUpload. Bytes are hashed first.
+      expect(await pending).toBe(name === 'path' ? '' : sha256(bytes));
+      expect(artifact).toMatchObject({ status: 'ready', sha256: sha256(bytes) });
+    },
+  );
 
   it('aborts a path upload whose file changes size while it is sent and hashed', async () => {
     const client = await tenant();
@@ -121,7 +134,13 @@ describe.each(BACKENDS)('client upload and download helpers on %s', (backend) =>
   it('uploads a project snapshot as a new version through the same transfer', async () => {
     const client = await tenant();
     const { version, artifact } = await client.upload(file, { version: { projectId: 'site-1', source: 'build', prompt: 'make it blue' } });
-    expect(artifact).toMatchObject({ status: 'ready', kind: 'build_snapshot', sizeBytes: SIZE, sha256: sha256(bytes), versionId: version.id });
+    expect(artifact).toMatchObject({
+      status: 'ready',
+      kind: 'build_snapshot',
+      sizeBytes: SIZE,
+      sha256: sha256(bytes),
+      versionId: version.id,
+    });
     expect(version).toMatchObject({ projectId: 'site-1', status: 'ready', snapshotArtifactId: artifact.id });
   });
 
@@ -129,7 +148,10 @@ describe.each(BACKENDS)('client upload and download helpers on %s', (backend) =>
     const client = await tenant();
     const artifact = await client.upload(randomBody(200_000), { kind: 'attachment' });
     const tampered = Buffer.from(randomBody(200_000));
-    await server.deps.storage.put(await storageKey(server, artifact.id), tampered, { contentType: 'application/octet-stream', contentLength: tampered.length });
+    await server.deps.storage.put(await storageKey(server, artifact.id), tampered, {
+      contentType: 'application/octet-stream',
+      contentLength: tampered.length,
+    });
     const dest = join(dir, 'tampered.out');
     const err = await client.download(artifact.id, dest).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntegrityError);

@@ -91,7 +91,7 @@ describe('artifact.onEvent across instances', () => {
       for (let i = 0; i < 200; i += 5) {
         const batch = await Promise.all(Array.from({ length: 5 }, (_, j) => put(t.onA, i + j)));
         ids.push(...batch.map((x) => x.id));
-        if (i === 80) for (const ws of b.app.websocketServer.clients) (ws.terminate(), dropped++);
+        if (i === 80) for (const ws of b.app.websocketServer.clients) ws.terminate(), dropped++;
       }
     })();
     const events = [(await first).value as CofferEvent, ...(await take(it, 199, 20_000))];
@@ -149,11 +149,20 @@ describe('artifact.onEvent across instances', () => {
     const it = t.onB.events({ types: ['artifact_failed'] }, { signal: stop.signal });
     const next = it.next();
     const body = randomBody(2048);
-    const { artifact, upload } = await t.onA.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: body.length, sha256: sha256(randomBody(16)) });
+    const { artifact, upload } = await t.onA.artifact.createUpload.mutate({
+      kind: 'attachment',
+      contentType: 'application/octet-stream',
+      sizeBytes: body.length,
+      sha256: sha256(randomBody(16)),
+    });
     await putBytes(upload, body);
     await expectTrpcError(t.onA.artifact.completeUpload.mutate({ id: artifact.id }), 'PRECONDITION_FAILED');
     const { value } = await next;
-    expect(value).toMatchObject({ type: 'artifact_failed', artifactId: artifact.id, data: { kind: 'attachment', reason: expect.stringMatching(/sha256/) } });
+    expect(value).toMatchObject({
+      type: 'artifact_failed',
+      artifactId: artifact.id,
+      data: { kind: 'attachment', reason: expect.stringMatching(/sha256/) },
+    });
     stop.abort();
   });
 });
@@ -161,7 +170,12 @@ describe('artifact.onEvent across instances', () => {
 describe('waitUntilReady', () => {
   async function pendingUpload(c: CofferClient, declared?: string) {
     const body = randomBody(1024);
-    const created = await c.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: body.length, sha256: declared ?? sha256(body) });
+    const created = await c.artifact.createUpload.mutate({
+      kind: 'attachment',
+      contentType: 'application/octet-stream',
+      sizeBytes: body.length,
+      sha256: declared ?? sha256(body),
+    });
     await putBytes(created.upload, body);
     return created.artifact;
   }
@@ -193,7 +207,10 @@ describe('waitUntilReady', () => {
     waiting.catch(() => {});
     await new Promise((r) => setTimeout(r, 200));
     await t.onA.artifact.completeUpload.mutate({ id: artifact.id }).catch(() => {});
-    const err = await waiting.then(() => expect.fail('expected a rejection'), (e: unknown) => e);
+    const err = await waiting.then(
+      () => expect.fail('expected a rejection'),
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ArtifactNotReadyError);
     expect((err as ArtifactNotReadyError).reason).toMatch(/sha256 check failed/);
   });
@@ -201,7 +218,11 @@ describe('waitUntilReady', () => {
   it('waits for a version: ready when its snapshot is completed', async () => {
     const t = await tenantOnBoth();
     const body = randomBody(4096);
-    const { version, upload } = await t.onA.version.create.mutate({ projectId: 'events-test', source: 'build', snapshot: { sizeBytes: body.length, sha256: sha256(body) } });
+    const { version, upload } = await t.onA.version.create.mutate({
+      projectId: 'events-test',
+      source: 'build',
+      snapshot: { sizeBytes: body.length, sha256: sha256(body) },
+    });
     const waiting = t.onB.waitUntilReady({ versionId: version.id }, { timeoutMs: 15_000 });
     await putBytes(upload!, body);
     await new Promise((r) => setTimeout(r, 200));
@@ -225,7 +246,9 @@ describe('resilience and limits', () => {
     const first = it.next();
     const ids = [(await put(t.onA, -1)).id];
     await first;
-    const killed = await a.systemDb.execute<{ ok: boolean }>(sql`select pg_terminate_backend(pid) as ok from pg_stat_activity where query ilike 'LISTEN%'`);
+    const killed = await a.systemDb.execute<{ ok: boolean }>(
+      sql`select pg_terminate_backend(pid) as ok from pg_stat_activity where query ilike 'LISTEN%'`,
+    );
     expect(killed.rows.length).toBeGreaterThanOrEqual(2); // A's and B's listeners at least
     for (let i = 0; i < 30; i++) {
       ids.push((await put(t.onA, i)).id);
@@ -240,7 +263,11 @@ describe('resilience and limits', () => {
 
   it('cuts off a subscriber whose socket cannot keep up (SLOW_CONSUMER) instead of buffering', async () => {
     const t = await a.newTenant();
-    const tenant = { id: t.tenantId, keyId: t.keyId, run: <T,>(fn: Parameters<typeof withTenant<T>>[2]) => withTenant(a.deps.db, t.tenantId, fn) };
+    const tenant = {
+      id: t.tenantId,
+      keyId: t.keyId,
+      run: <T>(fn: Parameters<typeof withTenant<T>>[2]) => withTenant(a.deps.db, t.tenantId, fn),
+    };
     const socket = { bufferedAmount: 0 };
     const gen = streamEvents(a.deps, tenant, { lastEventId: '0' }, { socket, limits: { maxBufferedBytes: 1000 } });
     await put(t.client);
@@ -269,9 +296,12 @@ describe('resilience and limits', () => {
     const t = await a.newTenant();
     const db = a.deps.db;
     const day = 24 * 60 * 60 * 1000;
-    await a.systemDb.insert(eventsTable).values({ tenantId: t.tenantId, type: 'artifact_deleted', data: { kind: 'x' }, createdAt: new Date(Date.now() - 8 * day) });
+    await a.systemDb
+      .insert(eventsTable)
+      .values({ tenantId: t.tenantId, type: 'artifact_deleted', data: { kind: 'x' }, createdAt: new Date(Date.now() - 8 * day) });
     const fresh = await put(t.client);
-    const mine = () => a.systemDb.select({ artifactId: eventsTable.artifactId }).from(eventsTable).where(eq(eventsTable.tenantId, t.tenantId));
+    const mine = () =>
+      a.systemDb.select({ artifactId: eventsTable.artifactId }).from(eventsTable).where(eq(eventsTable.tenantId, t.tenantId));
     // Another instance holds the lock: this one skips.
     const skipped = await db.transaction(async (tx) => {
       await tx.execute(sql`select pg_advisory_xact_lock(${0x0c0fe7e})`);
@@ -281,6 +311,11 @@ describe('resilience and limits', () => {
     expect(await mine()).toHaveLength(2);
     expect(await pruneEventLog(db, 7, new Date())).toBeGreaterThanOrEqual(1);
     expect(await mine()).toEqual([{ artifactId: fresh.id }]);
-    expect(await a.systemDb.select().from(eventsTable).where(and(eq(eventsTable.tenantId, t.tenantId), eq(eventsTable.type, 'artifact_deleted')))).toEqual([]);
+    expect(
+      await a.systemDb
+        .select()
+        .from(eventsTable)
+        .where(and(eq(eventsTable.tenantId, t.tenantId), eq(eventsTable.type, 'artifact_deleted'))),
+    ).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CofferClient } from '../../client/src/index.ts';
 import { artifacts } from '../../server/db/schema/index.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
-import { startStallingServer, switchableStorage, type SwitchableStorage } from '../support/faulty-storage.ts';
+import { type SwitchableStorage, startStallingServer, switchableStorage } from '../support/faulty-storage.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { putBytes, randomBody, sha256 } from '../support/upload.ts';
 
@@ -23,7 +23,10 @@ let scenarios = 0;
 beforeAll(async () => {
   stall = await startStallingServer();
   storage = switchableStorage(stall.url);
-  server = await startTestServer({ storage: (real) => storage.wrap(real), env: { COFFER_MULTIPART_THRESHOLD: String(5 * 1024 * 1024), COFFER_PART_SIZE: String(5 * 1024 * 1024) } });
+  server = await startTestServer({
+    storage: (real) => storage.wrap(real),
+    env: { COFFER_MULTIPART_THRESHOLD: String(5 * 1024 * 1024), COFFER_PART_SIZE: String(5 * 1024 * 1024) },
+  });
   admin = new pg.Client({ connectionString: inject('databaseUrl') });
   watcher = new pg.Client({ connectionString: inject('databaseUrl') });
   await Promise.all([admin.connect(), watcher.connect()]);
@@ -77,37 +80,51 @@ async function withRowLock(table: 'artifacts' | 'api_keys', id: string, during: 
 }
 
 const uploadFor = (c: CofferClient, bytes: Uint8Array) =>
-  c.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: bytes.length, sha256: sha256(bytes) });
+  c.artifact.createUpload.mutate({
+    kind: 'attachment',
+    contentType: 'application/octet-stream',
+    sizeBytes: bytes.length,
+    sha256: sha256(bytes),
+  });
 
 describe('storage slow or unreachable', () => {
-  it.each(['stalled', 'dead'] as const)('answers put, createUpload, completeUpload and downloads with typed, bounded errors (%s)', async (mode) => {
-    const t = await tenant();
-    const ready = await t.client.artifact.put.mutate({ kind: 'attachment', payload: { ok: 1 } });
-    const small = randomBody(100);
-    const pendingSmall = await uploadFor(t.client, small);
-    await putBytes(pendingSmall.upload, small);
-    storage.mode = mode;
-    try {
-      await failsFast(t.client.artifact.put.mutate({ kind: 'attachment', payload: { a: 1 } }), 'SERVICE_UNAVAILABLE');
-      // A single PUT is presigned locally; a multipart upload must ask storage first.
-      await expect(uploadFor(t.client, randomBody(10))).resolves.toMatchObject({ upload: { mode: 'single' } });
-      await failsFast(
-        t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/zip', sizeBytes: 20 * 1024 * 1024, sha256: 'a'.repeat(64) }),
-        'SERVICE_UNAVAILABLE',
-      );
-      await failsFast(t.client.artifact.completeUpload.mutate({ id: pendingSmall.artifact.id }), 'SERVICE_UNAVAILABLE');
-      await failsFast(t.client.artifact.get.query({ id: ready.id }), 'SERVICE_UNAVAILABLE');
-      // Download URLs are signed locally: they are issued (and fail later, at storage) rather than hang.
-      const started = Date.now();
-      await expect(t.client.artifact.getDownloadUrl.query({ id: ready.id })).resolves.toMatchObject({ url: expect.any(String) });
-      expect(Date.now() - started).toBeLessThan(BOUND_MS);
-      scenarios++;
-    } finally {
-      storage.mode = 'real';
-    }
-    // Recovery: the pending upload stayed pending (retryable) and completes now.
-    await expect(t.client.artifact.completeUpload.mutate({ id: pendingSmall.artifact.id })).resolves.toMatchObject({ status: 'ready' });
-  }, 90_000);
+  it.each(['stalled', 'dead'] as const)(
+    'answers put, createUpload, completeUpload and downloads with typed, bounded errors (%s)',
+    async (mode) => {
+      const t = await tenant();
+      const ready = await t.client.artifact.put.mutate({ kind: 'attachment', payload: { ok: 1 } });
+      const small = randomBody(100);
+      const pendingSmall = await uploadFor(t.client, small);
+      await putBytes(pendingSmall.upload, small);
+      storage.mode = mode;
+      try {
+        await failsFast(t.client.artifact.put.mutate({ kind: 'attachment', payload: { a: 1 } }), 'SERVICE_UNAVAILABLE');
+        // A single PUT is presigned locally; a multipart upload must ask storage first.
+        await expect(uploadFor(t.client, randomBody(10))).resolves.toMatchObject({ upload: { mode: 'single' } });
+        await failsFast(
+          t.client.artifact.createUpload.mutate({
+            kind: 'attachment',
+            contentType: 'application/zip',
+            sizeBytes: 20 * 1024 * 1024,
+            sha256: 'a'.repeat(64),
+          }),
+          'SERVICE_UNAVAILABLE',
+        );
+        await failsFast(t.client.artifact.completeUpload.mutate({ id: pendingSmall.artifact.id }), 'SERVICE_UNAVAILABLE');
+        await failsFast(t.client.artifact.get.query({ id: ready.id }), 'SERVICE_UNAVAILABLE');
+        // Download URLs are signed locally: they are issued (and fail later, at storage) rather than hang.
+        const started = Date.now();
+        await expect(t.client.artifact.getDownloadUrl.query({ id: ready.id })).resolves.toMatchObject({ url: expect.any(String) });
+        expect(Date.now() - started).toBeLessThan(BOUND_MS);
+        scenarios++;
+      } finally {
+        storage.mode = 'real';
+      }
+      // Recovery: the pending upload stayed pending (retryable) and completes now.
+      await expect(t.client.artifact.completeUpload.mutate({ id: pendingSmall.artifact.id })).resolves.toMatchObject({ status: 'ready' });
+    },
+    90_000,
+  );
 });
 
 describe('database connection killed mid-request', () => {
@@ -150,13 +167,18 @@ describe('database connection killed mid-request', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]!.status).toBe('pending'); // the object exists; the cleanup's stale-uploads pass reclaims it
     expect(await server.deps.storage.head(rows[0]!.storageKey)).not.toBeNull();
-    await expect(t.client.artifact.put.mutate({ kind: 'attachment', payload: { after: true } })).resolves.toMatchObject({ status: 'ready' });
+    await expect(t.client.artifact.put.mutate({ kind: 'attachment', payload: { after: true } })).resolves.toMatchObject({
+      status: 'ready',
+    });
   });
 });
 
 describe('after every fault', () => {
   it('has no ready row without its object', async () => {
-    const ready = await server.systemDb.select().from(artifacts).where(and(inArray(artifacts.tenantId, tenants), eq(artifacts.status, 'ready')));
+    const ready = await server.systemDb
+      .select()
+      .from(artifacts)
+      .where(and(inArray(artifacts.tenantId, tenants), eq(artifacts.status, 'ready')));
     expect(ready.length).toBeGreaterThan(0);
     for (const row of ready) expect(await server.deps.storage.head(row.storageKey), row.id).not.toBeNull();
   });

@@ -2,8 +2,8 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { artifacts } from '../../server/db/schema/index.ts';
 import { createStorage } from '../../server/storage/index.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
 
 describe('health', () => {
   let server: TestServer;

@@ -3,9 +3,9 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifacts } from '../../server/db/schema/index.ts';
 import { appRouter } from '../../server/routers/_app.ts';
-import { hostileInput, hostileValue, malformedBodies, send, sendCall, type CallType, type RawAnswer } from '../support/hostile.ts';
-import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
+import { type CallType, hostileInput, hostileValue, malformedBodies, type RawAnswer, send, sendCall } from '../support/hostile.ts';
 import { buildWorld, seedsFor, type World } from '../support/hostile-world.ts';
+import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
 
 /** Property runs per procedure and backend; each run sends 4-12 inputs at once (about 65 per procedure; HOSTILE_RUNS=40 for a deep run). */
 const RUNS = Number(process.env.HOSTILE_RUNS ?? 8);
@@ -16,7 +16,8 @@ const procedures = Object.entries(appRouter._def.procedures as unknown as Record
 const fieldsOf = (proc: { _def: { inputs: unknown[] } }) =>
   proc._def.inputs.flatMap((schema) => Object.keys((schema as { shape?: Record<string, unknown> }).shape ?? {}));
 
-const TYPED = /^(BAD_REQUEST|UNAUTHORIZED|FORBIDDEN|NOT_FOUND|METHOD_NOT_SUPPORTED|CONFLICT|PRECONDITION_FAILED|PAYLOAD_TOO_LARGE|UNSUPPORTED_MEDIA_TYPE|UNPROCESSABLE_CONTENT|TOO_MANY_REQUESTS|PARSE_ERROR)$/;
+const TYPED =
+  /^(BAD_REQUEST|UNAUTHORIZED|FORBIDDEN|NOT_FOUND|METHOD_NOT_SUPPORTED|CONFLICT|PRECONDITION_FAILED|PAYLOAD_TOO_LARGE|UNSUPPORTED_MEDIA_TYPE|UNPROCESSABLE_CONTENT|TOO_MANY_REQUESTS|PARSE_ERROR)$/;
 
 /** Percent-encodes the UTF-8 bytes (encodeURIComponent throws on lone surrogates, which we want to send). */
 const percentEncode = (s: string) => [...Buffer.from(s, 'utf8')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
@@ -37,7 +38,8 @@ function problem(ans: RawAnswer, world: World, asVictimOutsider: boolean): strin
   }
   for (const item of Array.isArray(body) ? body : [body]) {
     const data = (item as { error?: { json?: { data?: { code?: string; httpStatus?: number } } } }).error?.json?.data;
-    if (!data?.code || !TYPED.test(data.code) || !(data.httpStatus! >= 400 && data.httpStatus! < 500)) return `untyped error: ${ans.text.slice(0, 200)}`;
+    if (!data?.code || !TYPED.test(data.code) || !(data.httpStatus! >= 400 && data.httpStatus! < 500))
+      return `untyped error: ${ans.text.slice(0, 200)}`;
   }
   return null;
 }
@@ -92,15 +94,26 @@ describe.each(BACKENDS)('hostile input against the %s backend', (backend) => {
 
   it('answers malformed bodies, query strings and batches with typed 4xx', async () => {
     const paths = procedures.map(([p]) => p);
-    const call = fc.record({ path: fc.constantFrom(...paths), body: malformedBodies, batch: fc.boolean(), get: fc.boolean(), auth: fc.boolean() });
+    const call = fc.record({
+      path: fc.constantFrom(...paths),
+      body: malformedBodies,
+      batch: fc.boolean(),
+      get: fc.boolean(),
+      auth: fc.boolean(),
+    });
     await fc.assert(
       fc.asyncProperty(fc.array(call, { minLength: 4, maxLength: 12 }), async (calls) => {
         const answers = await Promise.all(
           calls.map(({ path, body, batch, get, auth }) => {
             const headers: Record<string, string> = auth ? { authorization: `Bearer ${world.attacker.key}` } : {};
             const route = batch ? `${path},${path}?batch=1` : path;
-            if (get && body.length < 4000) return send(`${server.url}/trpc/${route}${batch ? '&' : '?'}input=${percentEncode(body)}`, { headers });
-            return send(`${server.url}/trpc/${route}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
+            if (get && body.length < 4000)
+              return send(`${server.url}/trpc/${route}${batch ? '&' : '?'}input=${percentEncode(body)}`, { headers });
+            return send(`${server.url}/trpc/${route}`, {
+              method: 'POST',
+              headers: { ...headers, 'content-type': 'application/json' },
+              body,
+            });
           }),
         );
         sent += answers.length;
@@ -122,15 +135,27 @@ describe.each(BACKENDS)('hostile input against the %s backend', (backend) => {
       ['artifact.onEvent', 'subscription', { lastEventId: '0' }],
       ['artifact.onEvent', 'subscription', { lastEventId: world.victimEventId, artifactId: world.victimIds[0] }],
       ['artifact.getDownloadUrl', 'query', { id: world.victimIds[0], expiresIn: Number.MAX_SAFE_INTEGER }],
-      ['artifact.createUpload', 'mutation', { kind: 'attachment', contentType: 'application/json', sizeBytes: -1, sha256: 'a'.repeat(64), filename: '../../x' }],
-      ['artifact.createUpload', 'mutation', { kind: 'attachment', contentType: 'application/json', sizeBytes: 1e300, sha256: 'a'.repeat(64) }],
+      [
+        'artifact.createUpload',
+        'mutation',
+        { kind: 'attachment', contentType: 'application/json', sizeBytes: -1, sha256: 'a'.repeat(64), filename: '../../x' },
+      ],
+      [
+        'artifact.createUpload',
+        'mutation',
+        { kind: 'attachment', contentType: 'application/json', sizeBytes: 1e300, sha256: 'a'.repeat(64) },
+      ],
       ['artifact.put', 'mutation', { kind: '../../etc', payload: { a: '\uD800' }, metadata: { '\u0000': 1 } }],
       ['artifact.put', 'mutation', { kind: 'attachment', payload: 'x'.repeat(200), contentType: 'application/json; x="\r\n"' }],
       ['artifact.completeUpload', 'mutation', { id: world.victimIds[0], parts: [{ partNumber: 1, etag: '"x"' }] }],
       ['version.create', 'mutation', { projectId: '../victim', source: 'manual' }],
       ['version.list', 'query', { projectId: world.victimProject, limit: 100 }],
       ['version.exportLatest', 'query', { projectId: world.victimProject }],
-      ['version.putDiffPack', 'mutation', { fromVersionId: world.victimIds[1], toVersionId: world.attackerIds[0], sizeBytes: 1, sha256: 'a'.repeat(64) }],
+      [
+        'version.putDiffPack',
+        'mutation',
+        { fromVersionId: world.victimIds[1], toVersionId: world.attackerIds[0], sizeBytes: 1, sha256: 'a'.repeat(64) },
+      ],
       ['key.revoke', 'mutation', { keyId: world.victimKeyId }],
       ['key.rotate', 'mutation', { keyId: world.victimKeyId, graceSeconds: 0 }],
     ];

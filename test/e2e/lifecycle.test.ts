@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MiB } from '../../shared/constants.ts';
-import { tenantPrefix } from '../../shared/keys.ts';
 import { artifacts, events, usageAlerts, versions } from '../../server/db/schema/index.ts';
 import { runCleanup } from '../../server/lifecycle/jobs.ts';
+import { MiB } from '../../shared/constants.ts';
+import { tenantPrefix } from '../../shared/keys.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
 import { DAY, listAll, seedArtifacts, seedDailyVersions, wrapStorage } from '../support/lifecycle-seed.ts';
 import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
@@ -41,7 +41,10 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
   let slowList = false;
   const db = () => server.systemDb;
   const cleanupEvents = (tenantId: string) =>
-    db().select().from(events).where(and(eq(events.tenantId, tenantId), eq(events.type, 'cleanup_completed')));
+    db()
+      .select()
+      .from(events)
+      .where(and(eq(events.tenantId, tenantId), eq(events.type, 'cleanup_completed')));
 
   beforeAll(async () => {
     let calls = 0;
@@ -83,7 +86,11 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
     if (result.status !== 'ran') throw new Error('expected a run');
     expect(result.run).toMatchObject({ status: 'completed', dryRun: false, errors: 0, triggeredBy: 'admin' });
 
-    const kept = expectedKept(rows.map((r) => r.createdAt), now, 100);
+    const kept = expectedKept(
+      rows.map((r) => r.createdAt),
+      now,
+      100,
+    );
     expect(kept.size).toBe(1 + 1 + 3 + 11); // latest, pinned, three year firsts, eleven other month firsts
     const remaining = await db().select({ id: artifacts.id }).from(artifacts).where(eq(artifacts.tenantId, t.tenant.id));
     expect(new Set(remaining.map((r) => r.id))).toEqual(new Set(rows.filter((r) => kept.has(r.i)).map((r) => r.artifactId)));
@@ -93,8 +100,14 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
     // The version rows stay: an expired one answers "no snapshot, rebuild it".
     expect(await db().$count(versions, eq(versions.tenantId, t.tenant.id))).toBe(730);
     const client = server.client(t.apiKey.key);
-    expect(await client.version.download.query({ versionId: rows[5]!.versionId })).toMatchObject({ available: false, reason: 'no_snapshot', canRebuild: true });
-    expect(await cleanupEvents(t.tenant.id)).toMatchObject([{ data: { job: 'retention', dryRun: false, deleted: 730 - kept.size, examined: 730 } }]);
+    expect(await client.version.download.query({ versionId: rows[5]!.versionId })).toMatchObject({
+      available: false,
+      reason: 'no_snapshot',
+      canRebuild: true,
+    });
+    expect(await cleanupEvents(t.tenant.id)).toMatchObject([
+      { data: { job: 'retention', dryRun: false, deleted: 730 - kept.size, examined: 730 } },
+    ]);
     expect(await db().$count(events, and(eq(events.tenantId, t.tenant.id), eq(events.type, 'artifact_deleted')))).toBe(730 - kept.size);
   });
 
@@ -108,14 +121,18 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
     if (dry.status !== 'ran') throw new Error('expected a run');
     expect(dry.run).toMatchObject({ dryRun: true, status: 'completed' });
     expect(dry.run.deleted).toBeGreaterThanOrEqual(3);
-    expect(await cleanupEvents(t.tenantId)).toMatchObject([{ data: { dryRun: true, deleted: 3, bytesFreed: old.reduce((s, r) => s + r.bytes.length, 0) } }]);
+    expect(await cleanupEvents(t.tenantId)).toMatchObject([
+      { data: { dryRun: true, deleted: 3, bytesFreed: old.reduce((s, r) => s + r.bytes.length, 0) } },
+    ]);
     expect(await listAll(server.deps.storage, tenantPrefix(t.tenantId))).toHaveLength(5);
     expect((await t.client.artifact.list.query({})).items).toHaveLength(5);
 
     await runCleanup(server.deps, { job: 'retention', triggeredBy: 'test' });
     const left = await t.client.artifact.list.query({});
     expect(new Set(left.items.map((a) => a.id))).toEqual(new Set(young.map((r) => r.id)));
-    expect((await listAll(server.deps.storage, tenantPrefix(t.tenantId))).map((o) => o.key).sort()).toEqual(young.map((r) => r.storageKey).sort());
+    expect((await listAll(server.deps.storage, tenantPrefix(t.tenantId))).map((o) => o.key).sort()).toEqual(
+      young.map((r) => r.storageKey).sort(),
+    );
   });
 
   it('finishes after a crash in the middle of a batch: no row is left pointing at a missing object', async () => {
@@ -128,7 +145,10 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
     crashTenant = null;
     if (crashed.status !== 'ran') throw new Error('expected a run');
     expect(crashed.run).toMatchObject({ status: 'failed', errors: 1, errorMessages: ['simulated crash in the middle of a batch'] });
-    const half = await db().select().from(artifacts).where(and(eq(artifacts.tenantId, t.tenantId), eq(artifacts.status, 'deleted')));
+    const half = await db()
+      .select()
+      .from(artifacts)
+      .where(and(eq(artifacts.tenantId, t.tenantId), eq(artifacts.status, 'deleted')));
     expect(half).toHaveLength(10); // marked, objects half gone: invisible to the tenant, finished by the next run
     expect((await t.client.artifact.list.query({ limit: 100 })).items).toHaveLength(10); // 5 old of the third batch, 5 young
 
@@ -143,11 +163,20 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
   it('removes diff packs of vanished versions and old objects without a row, but never uploads in flight', async () => {
     const t = await server.newTenant('orphans');
     const v = [];
-    for (let i = 0; i < 3; i++) v.push((await t.client.version.create.mutate({ projectId: 'p', source: 'manual', message: `v${i}` })).version);
+    for (let i = 0; i < 3; i++)
+      v.push((await t.client.version.create.mutate({ projectId: 'p', source: 'manual', message: `v${i}` })).version);
     const packs = [];
-    for (const [from, to] of [[0, 1], [1, 2]] as const) {
+    for (const [from, to] of [
+      [0, 1],
+      [1, 2],
+    ] as const) {
       const bytes = randomBody(300);
-      const pack = await t.client.version.putDiffPack.mutate({ fromVersionId: v[from]!.id, toVersionId: v[to]!.id, sizeBytes: bytes.length, sha256: sha256(bytes) });
+      const pack = await t.client.version.putDiffPack.mutate({
+        fromVersionId: v[from]!.id,
+        toVersionId: v[to]!.id,
+        sizeBytes: bytes.length,
+        sha256: sha256(bytes),
+      });
       await putBytes(pack.upload, bytes);
       await t.client.artifact.completeUpload.mutate({ id: pack.artifact.id });
       packs.push(pack);
@@ -163,7 +192,12 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
     const orphanKey = `${tenantPrefix(t.tenantId)}chat_transcript/2024/01/01/${randomUUID()}.json`;
     await server.deps.storage.put(orphanKey, Buffer.from('{}'), { contentType: 'application/json' });
     const bytes = randomBody(100);
-    const inFlight = await t.client.artifact.createUpload.mutate({ kind: 'attachment', sizeBytes: bytes.length, sha256: sha256(bytes), contentType: 'application/octet-stream' });
+    const inFlight = await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      sizeBytes: bytes.length,
+      sha256: sha256(bytes),
+      contentType: 'application/octet-stream',
+    });
     await putBytes(inFlight.upload, bytes); // uploaded, never completed
 
     await runCleanup(server.deps, { job: 'orphan-objects', triggeredBy: 'test' });
@@ -185,10 +219,25 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
     offsetMs = -7 * HOUR; // created seven hours ago: their URLs (6 h) are dead
     const small = randomBody(64);
     const big = randomBody(6 * MiB);
-    const single = await t.client.artifact.createUpload.mutate({ kind: 'attachment', sizeBytes: small.length, sha256: sha256(small), contentType: 'application/octet-stream' });
-    const multi = await t.client.artifact.createUpload.mutate({ kind: 'attachment', sizeBytes: big.length, sha256: sha256(big), contentType: 'application/octet-stream' });
+    const single = await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      sizeBytes: small.length,
+      sha256: sha256(small),
+      contentType: 'application/octet-stream',
+    });
+    const multi = await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      sizeBytes: big.length,
+      sha256: sha256(big),
+      contentType: 'application/octet-stream',
+    });
     offsetMs = 0;
-    const fresh = await t.client.artifact.createUpload.mutate({ kind: 'attachment', sizeBytes: small.length, sha256: sha256(small), contentType: 'application/octet-stream' });
+    const fresh = await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      sizeBytes: small.length,
+      sha256: sha256(small),
+      contentType: 'application/octet-stream',
+    });
     await putBytes(single.upload, small);
     if (multi.upload.mode !== 'multipart') throw new Error('expected multipart');
     const parts = await putBytes(multi.upload, big);
@@ -196,18 +245,23 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
 
     await server.admin.storage.runCleanup.mutate({ job: 'stale-uploads' });
     for (const a of [single, multi]) {
-      expect(await t.client.artifact.list.query({ status: 'failed' }).then((r) => r.items.find((i) => i.id === a.artifact.id))).toMatchObject({ failureReason: expect.stringMatching(/not completed/) });
+      expect(
+        await t.client.artifact.list.query({ status: 'failed' }).then((r) => r.items.find((i) => i.id === a.artifact.id)),
+      ).toMatchObject({ failureReason: expect.stringMatching(/not completed/) });
     }
     expect((await t.client.artifact.list.query({ status: 'pending' })).items.map((a) => a.id)).toEqual([fresh.artifact.id]);
     expect(await server.deps.storage.head(await keyOf(single.artifact.id))).toBeNull();
-    await expect(server.deps.storage.completeMultipart(multiRow.storageKey, multiRow.uploadId!, parts!)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(server.deps.storage.completeMultipart(multiRow.storageKey, multiRow.uploadId!, parts!)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
     expect((await db().select().from(artifacts).where(eq(artifacts.id, multi.artifact.id)))[0]!.uploadId).toBeNull();
     expect(await db().$count(events, and(eq(events.tenantId, t.tenantId), eq(events.type, 'artifact_failed')))).toBe(2);
     await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: single.artifact.id }), 'PRECONDITION_FAILED', /not completed/);
   });
 
   it('runs a job once when two instances start it together', async () => {
-    const runsOf = async () => (await server.admin.storage.cleanupRuns.query({ limit: 200 })).items.filter((r) => r.job === 'orphan-objects').length;
+    const runsOf = async () =>
+      (await server.admin.storage.cleanupRuns.query({ limit: 200 })).items.filter((r) => r.job === 'orphan-objects').length;
     const before = await runsOf();
     slowList = true; // the first instance's run holds the lock while it lists
     try {
@@ -229,10 +283,19 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
     await t.client.artifact.put.mutate({ kind: 'chat_transcript', payload: { m: 'hello' } });
     await t.client.artifact.put.mutate({ kind: 'agent_trace', payload: { steps: [1, 2, 3] } });
     const bytes = randomBody(5000);
-    const { version, upload } = await t.client.version.create.mutate({ projectId: 'web', source: 'build', snapshot: { sizeBytes: bytes.length, sha256: sha256(bytes), contentType: 'application/zip' } });
+    const { version, upload } = await t.client.version.create.mutate({
+      projectId: 'web',
+      source: 'build',
+      snapshot: { sizeBytes: bytes.length, sha256: sha256(bytes), contentType: 'application/zip' },
+    });
     await putBytes(upload!, bytes);
     await t.client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId! });
-    await t.client.artifact.createUpload.mutate({ kind: 'attachment', sizeBytes: 10, sha256: sha256(randomBody(10)), contentType: 'text/plain' }); // pending: not counted
+    await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      sizeBytes: 10,
+      sha256: sha256(randomBody(10)),
+      contentType: 'text/plain',
+    }); // pending: not counted
 
     const usage = await t.client.storage.usage.query();
     const stored = await listAll(server.deps.storage, tenantPrefix(t.tenantId));
@@ -254,9 +317,17 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
 
   it('shows the rules of the caller’s plan, and keeps cleanup and bucket rules for the admin', async () => {
     const free = await server.newTenant('free');
-    expect(await free.client.storage.lifecycle.query()).toMatchObject({ plan: 'free', snapshots: { regularDays: 30, firstOfMonthDays: 365, firstOfYearDays: null }, artifactTtlDays: { '*': 90 } });
+    expect(await free.client.storage.lifecycle.query()).toMatchObject({
+      plan: 'free',
+      snapshots: { regularDays: 30, firstOfMonthDays: 365, firstOfYearDays: null },
+      artifactTtlDays: { '*': 90 },
+    });
     const premium = await server.admin.admin.createTenant.mutate({ name: 'p', plan: 'premium' });
-    expect(await server.client(premium.apiKey.key).storage.lifecycle.query()).toMatchObject({ plan: 'premium', snapshots: { regularDays: 0 }, artifactTtlDays: { '*': null } });
+    expect(await server.client(premium.apiKey.key).storage.lifecycle.query()).toMatchObject({
+      plan: 'premium',
+      snapshots: { regularDays: 0 },
+      artifactTtlDays: { '*': null },
+    });
 
     await expectTrpcError(free.client.storage.runCleanup.mutate({ job: 'retention' }), 'UNAUTHORIZED');
     await expectTrpcError(free.client.storage.cleanupRuns.query({}), 'UNAUTHORIZED');
@@ -264,7 +335,12 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
 
     const rules = await server.admin.storage.bucketLifecycle.query();
     expect(rules.configuration.Rules).toEqual([
-      { ID: 'coffer-abort-incomplete-uploads', Status: 'Enabled', Filter: { Prefix: 'tenants/' }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
+      {
+        ID: 'coffer-abort-incomplete-uploads',
+        Status: 'Enabled',
+        Filter: { Prefix: 'tenants/' },
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+      },
     ]);
     if (backend === 'fs') await expectTrpcError(server.admin.storage.applyBucketLifecycle.mutate(), 'PRECONDITION_FAILED', /S3/);
     else {

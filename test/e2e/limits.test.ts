@@ -17,7 +17,9 @@ describe('rate limits', () => {
 
   it('limits each API key separately, answering 429 with Retry-After and the limit named', async () => {
     const [t, other] = await Promise.all([server.newTenant(), server.newTenant()]);
-    const statuses = await Promise.all(Array.from({ length: 61 }, () => get(server, 'artifact.eventCursor', t.apiKey).then((r) => r.status)));
+    const statuses = await Promise.all(
+      Array.from({ length: 61 }, () => get(server, 'artifact.eventCursor', t.apiKey).then((r) => r.status)),
+    );
     expect(statuses.filter((s) => s === 200)).toHaveLength(60);
     const res = await get(server, 'artifact.eventCursor', t.apiKey);
     expect(res.status).toBe(429);
@@ -43,7 +45,11 @@ describe('rate limits', () => {
     expect(seen[0]).toBe(429);
     expect(seen.at(-1)).toBe(200);
     await Promise.all(Array.from({ length: 5 }, () => get(server, 'artifact.eventCursor', t.apiKey)));
-    await expectTrpcError(t.client.artifact.put.mutate({ kind: 'attachment', payload: 1 }), 'TOO_MANY_REQUESTS', /COFFER_RATE_LIMIT_PER_MINUTE/);
+    await expectTrpcError(
+      t.client.artifact.put.mutate({ kind: 'attachment', payload: 1 }),
+      'TOO_MANY_REQUESTS',
+      /COFFER_RATE_LIMIT_PER_MINUTE/,
+    );
   });
 
   it('limits failed-auth calls and /healthz per client address', async () => {
@@ -154,13 +160,21 @@ describe('request limits', () => {
     const err = await expectTrpcError(t.client.artifact.put.mutate({ kind: 'attachment', payload: huge }), 'PAYLOAD_TOO_LARGE');
     expect(err.message).toMatch(/limit of 1050576 bytes/);
     // Under the body limit but over the inline limit: the service names its own limit.
-    await expectTrpcError(t.client.artifact.put.mutate({ kind: 'attachment', payload: 'y'.repeat(5000) }), 'PAYLOAD_TOO_LARGE', /inline limit is 1000 bytes/);
+    await expectTrpcError(
+      t.client.artifact.put.mutate({ kind: 'attachment', payload: 'y'.repeat(5000) }),
+      'PAYLOAD_TOO_LARGE',
+      /inline limit is 1000 bytes/,
+    );
   });
 
   it('refuses non-JSON bodies (multipart would bypass the body limit) with a typed 415', async () => {
     const t = await server.newTenant();
     for (const type of ['multipart/form-data; boundary=x', 'text/plain', 'application/octet-stream']) {
-      const res = await fetch(`${server.url}/trpc/artifact.put`, { method: 'POST', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': type }, body: '--x--' });
+      const res = await fetch(`${server.url}/trpc/artifact.put`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': type },
+        body: '--x--',
+      });
       expect(res.status, type).toBe(415);
       expect(((await res.json()) as ErrorBody).error.json.data.code).toBe('UNSUPPORTED_MEDIA_TYPE');
     }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_OFFLOAD_THRESHOLD, jsonBytes, offloadMetadata, resolveMetadata, type Metadata } from '../../client/src/index.ts';
+import { DEFAULT_OFFLOAD_THRESHOLD, jsonBytes, type Metadata, offloadMetadata, resolveMetadata } from '../../client/src/index.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -34,7 +34,13 @@ describe('metadata offloading', () => {
     const envelope = await offloadMetadata(client, over, { entityType: 'message', entityId: 'm2', keep: ['model', 'usage', 'absent'] });
     expect(envelope).toEqual({ model: 'gpt-x', usage: { input: 12, output: 34 }, artifact_metadata_ref: expect.any(String) });
     const [stored] = (await client.artifact.list.query({})).items;
-    expect(stored).toMatchObject({ id: envelope.artifact_metadata_ref, kind: 'memory_snapshot', entityType: 'message', entityId: 'm2', sizeBytes: jsonBytes(over) });
+    expect(stored).toMatchObject({
+      id: envelope.artifact_metadata_ref,
+      kind: 'memory_snapshot',
+      entityType: 'message',
+      entityId: 'm2',
+      sizeBytes: jsonBytes(over),
+    });
     expect(await resolveMetadata(client, envelope)).toEqual(over);
   });
 
@@ -47,7 +53,12 @@ describe('metadata offloading', () => {
 
     const big = metadataOfSize(12_000, { tool_interactions: tools });
     const both = await offloadMetadata(client, big, { keep: ['model'], entityType: 'message', entityId: 'm3' });
-    expect(both).toEqual({ model: 'gpt-x', artifact_metadata_ref: expect.any(String), tool_interactions_ref: expect.any(String), tool_interactions_count: 2 });
+    expect(both).toEqual({
+      model: 'gpt-x',
+      artifact_metadata_ref: expect.any(String),
+      tool_interactions_ref: expect.any(String),
+      tool_interactions_count: 2,
+    });
     const kinds = (await client.artifact.list.query({ entityId: 'm3' })).items.map((a) => a.kind).sort();
     expect(kinds).toEqual(['memory_snapshot', 'tool_call_payload']);
     expect(await resolveMetadata(client, both)).toEqual(big);
@@ -56,7 +67,9 @@ describe('metadata offloading', () => {
   it('measures the threshold after phase 1, and leaves an empty tool_interactions inline', async () => {
     const { client } = await server.newTenant();
     // Over the threshold with the tools, at it without them: phase 1 alone brings it inline.
-    const withTools = metadataOfSize(8000 - jsonBytes({ tool_interactions_ref: '00000000-0000-0000-0000-000000000000', tool_interactions_count: 2 }) + 1);
+    const withTools = metadataOfSize(
+      8000 - jsonBytes({ tool_interactions_ref: '00000000-0000-0000-0000-000000000000', tool_interactions_count: 2 }) + 1,
+    );
     const envelope = await offloadMetadata(client, { ...withTools, tool_interactions: tools });
     expect(envelope.artifact_metadata_ref).toBeUndefined();
     expect(jsonBytes(envelope)).toBe(8000);
@@ -70,12 +83,15 @@ describe('metadata offloading', () => {
     expect(await resolveMetadata(client, legacy)).toBe(legacy);
   });
 
-  it("keeps the artifacts in their tenant: another tenant resolving the envelope gets NOT_FOUND", async () => {
+  it('keeps the artifacts in their tenant: another tenant resolving the envelope gets NOT_FOUND', async () => {
     const a = await server.newTenant('a');
     const b = await server.newTenant('b');
     const envelope = await offloadMetadata(a.client, metadataOfSize(12_000, { tool_interactions: tools }));
     await expectTrpcError(resolveMetadata(b.client, envelope), 'NOT_FOUND');
-    await expectTrpcError(resolveMetadata(b.client, { tool_interactions_ref: envelope.tool_interactions_ref, tool_interactions_count: 2 }), 'NOT_FOUND');
+    await expectTrpcError(
+      resolveMetadata(b.client, { tool_interactions_ref: envelope.tool_interactions_ref, tool_interactions_count: 2 }),
+      'NOT_FOUND',
+    );
     expect((await b.client.artifact.list.query({})).items).toHaveLength(0);
   });
 });

@@ -39,7 +39,14 @@ describe('secrets hygiene', () => {
     const log = lines.join('\n');
     expect(log).toContain('/files/'); // the signed route was logged, so the check below means something
     expect(log).toContain('[redacted]');
-    const secrets = [server.adminToken, t.apiKey, t.apiKey.split('_')[2]!, wrongSecret.split('_')[2]!, sig, server.deps.config.signingSecret!];
+    const secrets = [
+      server.adminToken,
+      t.apiKey,
+      t.apiKey.split('_')[2]!,
+      wrongSecret.split('_')[2]!,
+      sig,
+      server.deps.config.signingSecret!,
+    ];
     for (const secret of secrets) expect(log).not.toContain(secret);
     expect(log).not.toMatch(/authorization/i);
   });
@@ -48,8 +55,14 @@ describe('secrets hygiene', () => {
     const db = server.systemDb;
     const invalidSyntax = await db.execute(sql`select ${'not-a-uuid'}::uuid`).catch((e: unknown) => e);
     const [someKey] = await db.select().from(apiKeys).limit(1);
-    const duplicate = await db.insert(apiKeys).values({ ...someKey!, id: crypto.randomUUID() }).catch((e: unknown) => e);
-    for (const [err, code] of [[invalidSyntax, 'BAD_REQUEST'], [duplicate, 'CONFLICT']] as const) {
+    const duplicate = await db
+      .insert(apiKeys)
+      .values({ ...someKey!, id: crypto.randomUUID() })
+      .catch((e: unknown) => e);
+    for (const [err, code] of [
+      [invalidSyntax, 'BAD_REQUEST'],
+      [duplicate, 'CONFLICT'],
+    ] as const) {
       expect(err).toBeInstanceOf(Error);
       const mapped = toTRPCError(err);
       expect(mapped.code).toBe(code);

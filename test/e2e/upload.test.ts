@@ -68,7 +68,12 @@ describe.each(BACKENDS)('direct uploads on %s', (backend) => {
     const t = await server.newTenant();
     const bytes = randomBody(4096);
     const declared = sha256(randomBody(10));
-    const { artifact, upload } = await t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: bytes.length, sha256: declared });
+    const { artifact, upload } = await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      contentType: 'application/octet-stream',
+      sizeBytes: bytes.length,
+      sha256: declared,
+    });
     // The test backends (s3rver, Ceph 16, disk) accept the PUT; completeUpload must catch the mismatch.
     await putBytes(upload, bytes);
     await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: artifact.id }), 'PRECONDITION_FAILED', /sha256 check failed/);
@@ -82,14 +87,23 @@ describe.each(BACKENDS)('direct uploads on %s', (backend) => {
   it('fails a multipart upload whose size differs from the declared one', async () => {
     const t = await server.newTenant();
     const bytes = randomBody(6 * MiB);
-    const created = await t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: bytes.length, sha256: sha256(bytes) });
+    const created = await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      contentType: 'application/octet-stream',
+      sizeBytes: bytes.length,
+      sha256: sha256(bytes),
+    });
     if (created.upload.mode !== 'multipart') throw new Error('expected multipart');
     // Upload only the first part and complete with it: the stored object is shorter than declared.
     const first = created.upload.parts[0]!;
     const res = await fetch(first.url, { method: 'PUT', body: bytes.subarray(0, first.sizeBytes) });
     expect(res.ok).toBe(true);
     const parts = [{ partNumber: 1, etag: res.headers.get('etag') ?? '' }];
-    await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: created.artifact.id, parts }), 'PRECONDITION_FAILED', /size check failed/);
+    await expectTrpcError(
+      t.client.artifact.completeUpload.mutate({ id: created.artifact.id, parts }),
+      'PRECONDITION_FAILED',
+      /size check failed/,
+    );
     const failed = (await t.client.artifact.list.query({ status: 'failed' })).items;
     expect(failed.map((a) => a.id)).toEqual([created.artifact.id]);
     expect(failed[0]!.failureReason).toMatch(/size check failed/);
@@ -106,42 +120,79 @@ describe.each(BACKENDS)('direct uploads on %s', (backend) => {
   ])('takes the sha256 at completeUpload instead of createUpload (%s)', async (_mode, size) => {
     const t = await server.newTenant();
     const bytes = randomBody(size);
-    const { artifact, upload } = await t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: bytes.length });
+    const { artifact, upload } = await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      contentType: 'application/octet-stream',
+      sizeBytes: bytes.length,
+    });
     expect(artifact).toMatchObject({ status: 'pending', sha256: '' });
     const parts = await putBytes(upload, bytes);
     const ready = await t.client.artifact.completeUpload.mutate({ id: artifact.id, parts, sha256: sha256(bytes) });
     expect(ready).toMatchObject({ status: 'ready', sha256: sha256(bytes) });
     // A retried completion with the same checksum is a retry; with another it is refused and changes nothing.
-    await expect(t.client.artifact.completeUpload.mutate({ id: artifact.id, parts, sha256: sha256(bytes) })).resolves.toMatchObject({ status: 'ready' });
-    await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: artifact.id, sha256: 'b'.repeat(64) }), 'PRECONDITION_FAILED', /already ready/);
+    await expect(t.client.artifact.completeUpload.mutate({ id: artifact.id, parts, sha256: sha256(bytes) })).resolves.toMatchObject({
+      status: 'ready',
+    });
+    await expectTrpcError(
+      t.client.artifact.completeUpload.mutate({ id: artifact.id, sha256: 'b'.repeat(64) }),
+      'PRECONDITION_FAILED',
+      /already ready/,
+    );
     expect(await t.client.artifact.getInfo.query({ id: artifact.id })).toMatchObject({ status: 'ready', sha256: sha256(bytes) });
   });
 
   it('fails an upload whose sha256 declared at completeUpload does not match, and removes the object', async () => {
     const t = await server.newTenant();
     const bytes = randomBody(6 * MiB);
-    const created = await t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: bytes.length });
+    const created = await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      contentType: 'application/octet-stream',
+      sizeBytes: bytes.length,
+    });
     const parts = await putBytes(created.upload, bytes);
     const wrong = sha256(randomBody(10));
-    await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: created.artifact.id, parts, sha256: wrong }), 'PRECONDITION_FAILED', /sha256 check failed/);
-    expect(await t.client.artifact.getInfo.query({ id: created.artifact.id })).toMatchObject({ status: 'failed', failureReason: expect.stringMatching(new RegExp(`${wrong} declared`)) });
+    await expectTrpcError(
+      t.client.artifact.completeUpload.mutate({ id: created.artifact.id, parts, sha256: wrong }),
+      'PRECONDITION_FAILED',
+      /sha256 check failed/,
+    );
+    expect(await t.client.artifact.getInfo.query({ id: created.artifact.id })).toMatchObject({
+      status: 'failed',
+      failureReason: expect.stringMatching(new RegExp(`${wrong} declared`)),
+    });
     expect(await removed(created.artifact.id)).toBe(true);
   });
 
   it('refuses a completion with the sha256 declared at neither call, naming the fix, and keeps the upload pending', async () => {
     const t = await server.newTenant();
     const bytes = randomBody(100_000);
-    const { artifact, upload } = await t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: bytes.length });
+    const { artifact, upload } = await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      contentType: 'application/octet-stream',
+      sizeBytes: bytes.length,
+    });
     await putBytes(upload, bytes);
-    await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: artifact.id }), 'BAD_REQUEST', /no sha256 declared: pass it to completeUpload/);
+    await expectTrpcError(
+      t.client.artifact.completeUpload.mutate({ id: artifact.id }),
+      'BAD_REQUEST',
+      /no sha256 declared: pass it to completeUpload/,
+    );
     expect(await t.client.artifact.getInfo.query({ id: artifact.id })).toMatchObject({ status: 'pending' });
-    await expect(t.client.artifact.completeUpload.mutate({ id: artifact.id, sha256: sha256(bytes) })).resolves.toMatchObject({ status: 'ready' });
+    await expect(t.client.artifact.completeUpload.mutate({ id: artifact.id, sha256: sha256(bytes) })).resolves.toMatchObject({
+      status: 'ready',
+    });
   });
 
   it('fails an upload whose sha256 is declared at both calls differently, and removes the object; the same one twice is fine', async () => {
     const t = await server.newTenant();
     const bytes = randomBody(6 * MiB);
-    const declare = () => t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: bytes.length, sha256: sha256(bytes) });
+    const declare = () =>
+      t.client.artifact.createUpload.mutate({
+        kind: 'attachment',
+        contentType: 'application/octet-stream',
+        sizeBytes: bytes.length,
+        sha256: sha256(bytes),
+      });
     const twice = await declare();
     const twiceParts = await putBytes(twice.upload, bytes);
     await expectTrpcError(
@@ -149,12 +200,17 @@ describe.each(BACKENDS)('direct uploads on %s', (backend) => {
       'PRECONDITION_FAILED',
       /declared twice and differently/,
     );
-    expect(await t.client.artifact.getInfo.query({ id: twice.artifact.id })).toMatchObject({ status: 'failed', failureReason: expect.stringMatching(/declared twice/) });
+    expect(await t.client.artifact.getInfo.query({ id: twice.artifact.id })).toMatchObject({
+      status: 'failed',
+      failureReason: expect.stringMatching(/declared twice/),
+    });
     expect(await removed(twice.artifact.id)).toBe(true);
 
     const same = await declare();
     const parts = await putBytes(same.upload, bytes);
-    await expect(t.client.artifact.completeUpload.mutate({ id: same.artifact.id, parts, sha256: sha256(bytes) })).resolves.toMatchObject({ status: 'ready' });
+    await expect(t.client.artifact.completeUpload.mutate({ id: same.artifact.id, parts, sha256: sha256(bytes) })).resolves.toMatchObject({
+      status: 'ready',
+    });
   });
 
   it('lets version.create leave the snapshot sha256 to completeUpload, and keeps idempotency retries sound', async () => {
@@ -164,34 +220,71 @@ describe.each(BACKENDS)('direct uploads on %s', (backend) => {
     const first = await t.client.version.create.mutate({ ...base, snapshot: { sizeBytes: bytes.length, contentType: 'application/zip' } });
     expect(first.version).toMatchObject({ status: 'uploading', snapshot: { sha256: '' } });
     // The first call left it to completion: a retry that declares one would have it dropped.
-    await expectTrpcError(t.client.version.create.mutate({ ...base, snapshot: { sizeBytes: bytes.length, sha256: sha256(bytes) } }), 'CONFLICT', /idempotency key/);
+    await expectTrpcError(
+      t.client.version.create.mutate({ ...base, snapshot: { sizeBytes: bytes.length, sha256: sha256(bytes) } }),
+      'CONFLICT',
+      /idempotency key/,
+    );
     const retry = await t.client.version.create.mutate({ ...base, snapshot: { sizeBytes: bytes.length } });
     expect(retry.version.id).toBe(first.version.id);
     await putBytes(retry.upload!, bytes);
     const artifactId = first.version.snapshotArtifactId!;
     await t.client.artifact.completeUpload.mutate({ id: artifactId, sha256: sha256(bytes) });
     // Verified now: a retry declaring the same sha256 is a retry, another one is CONFLICT.
-    expect((await t.client.version.create.mutate({ ...base, snapshot: { sizeBytes: bytes.length, sha256: sha256(bytes) } })).version).toMatchObject({ status: 'ready', snapshot: { sha256: sha256(bytes) } });
-    await expectTrpcError(t.client.version.create.mutate({ ...base, snapshot: { sizeBytes: bytes.length, sha256: 'd'.repeat(64) } }), 'CONFLICT', /idempotency key/);
+    expect(
+      (await t.client.version.create.mutate({ ...base, snapshot: { sizeBytes: bytes.length, sha256: sha256(bytes) } })).version,
+    ).toMatchObject({ status: 'ready', snapshot: { sha256: sha256(bytes) } });
+    await expectTrpcError(
+      t.client.version.create.mutate({ ...base, snapshot: { sizeBytes: bytes.length, sha256: 'd'.repeat(64) } }),
+      'CONFLICT',
+      /idempotency key/,
+    );
   });
 
   it('refuses an oversized upload before any byte moves, leaving no row', async () => {
     const t = await server.newTenant();
     await expectTrpcError(
-      t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/zip', sizeBytes: 33 * MiB, sha256: 'a'.repeat(64) }),
+      t.client.artifact.createUpload.mutate({
+        kind: 'attachment',
+        contentType: 'application/zip',
+        sizeBytes: 33 * MiB,
+        sha256: 'a'.repeat(64),
+      }),
       'PAYLOAD_TOO_LARGE',
       /COFFER_MAX_UPLOAD_BYTES/,
     );
-    await expectTrpcError(t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/zip', sizeBytes: -1, sha256: 'a'.repeat(64) }), 'BAD_REQUEST');
-    await expectTrpcError(t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/zip', sizeBytes: 1, sha256: 'A'.repeat(64) }), 'BAD_REQUEST', /sha256/);
-    await expectTrpcError(t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/zip', sizeBytes: 1, sha256: 'a'.repeat(64), filename: '../../etc/passwd' }), 'BAD_REQUEST', /file name/);
+    await expectTrpcError(
+      t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/zip', sizeBytes: -1, sha256: 'a'.repeat(64) }),
+      'BAD_REQUEST',
+    );
+    await expectTrpcError(
+      t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/zip', sizeBytes: 1, sha256: 'A'.repeat(64) }),
+      'BAD_REQUEST',
+      /sha256/,
+    );
+    await expectTrpcError(
+      t.client.artifact.createUpload.mutate({
+        kind: 'attachment',
+        contentType: 'application/zip',
+        sizeBytes: 1,
+        sha256: 'a'.repeat(64),
+        filename: '../../etc/passwd',
+      }),
+      'BAD_REQUEST',
+      /file name/,
+    );
     expect((await t.client.artifact.list.query({})).items).toEqual([]);
   });
 
   it('aborts a multipart upload and removes its parts', async () => {
     const t = await server.newTenant();
     const bytes = randomBody(6 * MiB);
-    const created = await t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'application/octet-stream', sizeBytes: bytes.length, sha256: sha256(bytes) });
+    const created = await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      contentType: 'application/octet-stream',
+      sizeBytes: bytes.length,
+      sha256: sha256(bytes),
+    });
     if (created.upload.mode !== 'multipart') throw new Error('expected multipart');
     const parts = await putBytes(created.upload, bytes);
     const aborted = await t.client.artifact.abortUpload.mutate({ id: created.artifact.id });
@@ -205,7 +298,12 @@ describe.each(BACKENDS)('direct uploads on %s', (backend) => {
     const a = await server.newTenant();
     const b = await server.newTenant();
     const bytes = randomBody(1000);
-    const { artifact } = await a.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'text/plain', sizeBytes: 1000, sha256: sha256(bytes) });
+    const { artifact } = await a.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      contentType: 'text/plain',
+      sizeBytes: 1000,
+      sha256: sha256(bytes),
+    });
     await expectTrpcError(b.client.artifact.completeUpload.mutate({ id: artifact.id }), 'NOT_FOUND');
     await expectTrpcError(b.client.artifact.abortUpload.mutate({ id: artifact.id }), 'NOT_FOUND');
   });
@@ -213,7 +311,12 @@ describe.each(BACKENDS)('direct uploads on %s', (backend) => {
   it('refuses tampered and expired upload URLs with 403', async () => {
     const t = await server.newTenant();
     const bytes = randomBody(1000);
-    const { upload } = await t.client.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'text/plain', sizeBytes: 1000, sha256: sha256(bytes) });
+    const { upload } = await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      contentType: 'text/plain',
+      sizeBytes: 1000,
+      sha256: sha256(bytes),
+    });
     if (upload.mode !== 'single') throw new Error('expected single');
     const u = new URL(upload.url);
     const sigParam = u.searchParams.has('sig') ? 'sig' : 'X-Amz-Signature';

@@ -36,20 +36,44 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
   it('creates a version, uploads its snapshot and becomes ready through the snapshot', async () => {
     const t = await server.newTenant();
     const bytes = randomBody(10_000);
-    const { version, upload } = await t.client.version.create.mutate({ projectId: 'site-1', source: 'build', prompt: 'a blog', message: 'first', snapshot: decl(bytes) });
-    expect(version).toMatchObject({ projectId: 'site-1', status: 'uploading', prompt: 'a blog', message: 'first', pinned: false, isCurrent: false, isLatest: false });
+    const { version, upload } = await t.client.version.create.mutate({
+      projectId: 'site-1',
+      source: 'build',
+      prompt: 'a blog',
+      message: 'first',
+      snapshot: decl(bytes),
+    });
+    expect(version).toMatchObject({
+      projectId: 'site-1',
+      status: 'uploading',
+      prompt: 'a blog',
+      message: 'first',
+      pinned: false,
+      isCurrent: false,
+      isLatest: false,
+    });
     expect(version.snapshot).toEqual({ artifactId: version.snapshotArtifactId, sizeBytes: bytes.length, sha256: sha256(bytes) });
     expect(await eventsOf(version.id, 'version_created')).toHaveLength(1);
 
     await putBytes(upload!, bytes);
     const artifact = await t.client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId! });
-    expect(artifact).toMatchObject({ kind: 'build_snapshot', projectId: 'site-1', versionId: version.id, filename: `site-1-${version.id}.zip` });
+    expect(artifact).toMatchObject({
+      kind: 'build_snapshot',
+      projectId: 'site-1',
+      versionId: version.id,
+      filename: `site-1-${version.id}.zip`,
+    });
     expect(await t.client.version.get.query({ versionId: version.id })).toMatchObject({ status: 'ready', isLatest: true });
     expect(await eventsOf(version.id, 'version_ready')).toHaveLength(1);
 
     const dl = await t.client.version.download.query({ versionId: version.id });
     if (!dl.available) throw new Error('expected a download');
-    expect(dl).toMatchObject({ filename: `site-1-${version.id}.zip`, sizeBytes: bytes.length, sha256: sha256(bytes), version: { id: version.id, prompt: 'a blog' } });
+    expect(dl).toMatchObject({
+      filename: `site-1-${version.id}.zip`,
+      sizeBytes: bytes.length,
+      sha256: sha256(bytes),
+      version: { id: version.id, prompt: 'a blog' },
+    });
     expect(await fetchBytes(dl.downloadUrl)).toEqual(bytes);
   });
 
@@ -86,7 +110,11 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
   it('creates versions concurrently in a new project, with and without size warnings, without deadlock', async () => {
     const t = await server.newTenant();
     const create = (projectId: string, i: number) =>
-      t.client.version.create.mutate({ projectId, source: 'build', snapshot: { sizeBytes: i % 2 ? 4 * MiB : 10, sha256: sha256(randomBody(4)), contentType: 'application/zip' } });
+      t.client.version.create.mutate({
+        projectId,
+        source: 'build',
+        snapshot: { sizeBytes: i % 2 ? 4 * MiB : 10, sha256: sha256(randomBody(4)), contentType: 'application/zip' },
+      });
     // The deadlock needed an unlucky interleaving, so give it a few rounds.
     for (const projectId of ['fresh-1', 'fresh-2', 'fresh-3', 'fresh-4']) {
       const results = await Promise.all(Array.from({ length: 6 }, (_, i) => create(projectId, i)));
@@ -98,20 +126,34 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
     const t = await server.newTenant();
     const { version: bare } = await t.client.version.create.mutate({ projectId: 'p', source: 'manual', prompt: 'x' });
     expect(bare).toMatchObject({ status: 'no_snapshot', snapshot: null, snapshotArtifactId: null });
-    expect(await t.client.version.download.query({ versionId: bare.id })).toEqual({ available: false, reason: 'no_snapshot', message: expect.any(String), canRebuild: true });
+    expect(await t.client.version.download.query({ versionId: bare.id })).toEqual({
+      available: false,
+      reason: 'no_snapshot',
+      message: expect.any(String),
+      canRebuild: true,
+    });
 
     const bytes = randomBody(512);
-    const { version, upload } = await t.client.version.create.mutate({ projectId: 'p', source: 'build', snapshot: { ...decl(bytes), sha256: sha256(randomBody(8)) } });
+    const { version, upload } = await t.client.version.create.mutate({
+      projectId: 'p',
+      source: 'build',
+      snapshot: { ...decl(bytes), sha256: sha256(randomBody(8)) },
+    });
     await putBytes(upload!, bytes);
     await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId! }), 'PRECONDITION_FAILED', /sha256/);
-    expect(await t.client.version.download.query({ versionId: version.id })).toMatchObject({ available: false, reason: 'failed', message: expect.stringMatching(/sha256/) });
+    expect(await t.client.version.download.query({ versionId: version.id })).toMatchObject({
+      available: false,
+      reason: 'failed',
+      message: expect.stringMatching(/sha256/),
+    });
     expect((await t.client.version.get.query({ versionId: version.id })).status).toBe('failed');
   });
 
   it('lists versions newest first, page by page', async () => {
     const t = await server.newTenant();
     const created = [];
-    for (let i = 0; i < 5; i++) created.push((await t.client.version.create.mutate({ projectId: 'paged', source: 'manual', message: `v${i}` })).version);
+    for (let i = 0; i < 5; i++)
+      created.push((await t.client.version.create.mutate({ projectId: 'paged', source: 'manual', message: `v${i}` })).version);
     await t.client.version.create.mutate({ projectId: 'other', source: 'manual' });
     const expected = created.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1)).map((v) => v.id);
     const seen: string[] = [];
@@ -136,7 +178,11 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
     await t.client.version.create.mutate({ projectId: 'exp', source: 'build', snapshot: decl(randomBody(10)) });
     const latest = await t.client.version.exportLatest.query({ projectId: 'exp' });
     if (!latest.available) throw new Error('expected a download');
-    expect(latest).toMatchObject({ filename: 'exp-latest.zip', sha256: sha256(v2.bytes), version: { id: v2.version.id, prompt: 'second' } });
+    expect(latest).toMatchObject({
+      filename: 'exp-latest.zip',
+      sha256: sha256(v2.bytes),
+      version: { id: v2.version.id, prompt: 'second' },
+    });
     expect(await fetchBytes(latest.downloadUrl)).toEqual(v2.bytes);
     const [pending, second] = (await t.client.version.list.query({ projectId: 'exp' })).items;
     expect(pending).toMatchObject({ status: 'uploading', isLatest: false });
@@ -198,7 +244,11 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
     const { version: b } = await t.client.version.create.mutate({ projectId: 'one', source: 'manual' });
     const { version: c } = await t.client.version.create.mutate({ projectId: 'two', source: 'manual' });
     const bytes = randomBody(100);
-    await expectTrpcError(t.client.version.putDiffPack.mutate({ fromVersionId: a.id, toVersionId: c.id, sizeBytes: 100, sha256: sha256(bytes) }), 'BAD_REQUEST', /different projects/);
+    await expectTrpcError(
+      t.client.version.putDiffPack.mutate({ fromVersionId: a.id, toVersionId: c.id, sizeBytes: 100, sha256: sha256(bytes) }),
+      'BAD_REQUEST',
+      /different projects/,
+    );
     const pair = { fromVersionId: b.id, toVersionId: a.id, sizeBytes: bytes.length };
     const bad = await t.client.version.putDiffPack.mutate({ ...pair, sha256: sha256(randomBody(5)) });
     await putBytes(bad.upload, bytes);
@@ -216,7 +266,12 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
     const v1 = await readyVersion(a.client, 'secret');
     const v2 = await readyVersion(a.client, 'secret');
     const bytes = randomBody(10);
-    const pack = await a.client.version.putDiffPack.mutate({ fromVersionId: v1.version.id, toVersionId: v2.version.id, sizeBytes: 10, sha256: sha256(bytes) });
+    const pack = await a.client.version.putDiffPack.mutate({
+      fromVersionId: v1.version.id,
+      toVersionId: v2.version.id,
+      sizeBytes: 10,
+      sha256: sha256(bytes),
+    });
     await putBytes(pack.upload, bytes);
     await a.client.artifact.completeUpload.mutate({ id: pack.artifact.id });
     const versionId = v1.version.id;

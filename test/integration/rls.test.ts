@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { APP_ROLE, createDb, withSystem, withTenant, type Db } from '../../server/db/index.ts';
+import { APP_ROLE, createDb, type Db, withSystem, withTenant } from '../../server/db/index.ts';
 import { apiKeys, artifacts, events, tenants } from '../../server/db/schema/index.ts';
 
 /**
@@ -15,14 +15,23 @@ let a: string;
 let b: string;
 
 const artifactRow = (tenantId: string) => ({
-  id: randomUUID(), tenantId, kind: 'rls-test', storageKey: `tenants/${tenantId}/rls/${randomUUID()}`,
-  contentType: 'application/json', sizeBytes: 1, sha256: '0'.repeat(64), status: 'ready' as const,
+  id: randomUUID(),
+  tenantId,
+  kind: 'rls-test',
+  storageKey: `tenants/${tenantId}/rls/${randomUUID()}`,
+  contentType: 'application/json',
+  sizeBytes: 1,
+  sha256: '0'.repeat(64),
+  status: 'ready' as const,
 });
 
 beforeAll(async () => {
   ({ db, pool } = createDb(inject('databaseUrl'), { max: 3 }));
   [a, b] = await withSystem(db, async (tx) => {
-    const rows = await tx.insert(tenants).values([{ name: 'rls A' }, { name: 'rls B' }]).returning({ id: tenants.id });
+    const rows = await tx
+      .insert(tenants)
+      .values([{ name: 'rls A' }, { name: 'rls B' }])
+      .returning({ id: tenants.id });
     return rows.map((r) => r.id) as [string, string];
   });
   await withTenant(db, a, (tx) => tx.insert(artifacts).values([artifactRow(a), artifactRow(a)]));
@@ -43,7 +52,9 @@ describe('row-level security', () => {
     // Another tenant's row by id is simply not there, for reads, updates and deletes alike.
     const [aRow] = await withTenant(db, a, (tx) => tx.select().from(artifacts).limit(1));
     expect(await withTenant(db, b, (tx) => tx.select().from(artifacts).where(eq(artifacts.id, aRow!.id)))).toEqual([]);
-    expect(await withTenant(db, b, (tx) => tx.update(artifacts).set({ filename: 'x' }).where(eq(artifacts.id, aRow!.id)).returning())).toEqual([]);
+    expect(
+      await withTenant(db, b, (tx) => tx.update(artifacts).set({ filename: 'x' }).where(eq(artifacts.id, aRow!.id)).returning()),
+    ).toEqual([]);
     expect(await withTenant(db, b, (tx) => tx.delete(artifacts).where(eq(artifacts.id, aRow!.id)).returning())).toEqual([]);
     // A tenant reads its own tenants row only.
     expect((await withTenant(db, b, (tx) => tx.select().from(tenants))).map((t) => t.id)).toEqual([b]);
@@ -66,15 +77,19 @@ describe('row-level security', () => {
     expect(await db.select().from(apiKeys)).toEqual([]);
     expect(await db.select().from(tenants)).toEqual([]);
     // An empty app.tenant_id (what is left after a transaction that set it) matches nothing, without a cast error.
-    expect(await db.transaction(async (tx) => {
-      await tx.execute(sql`select set_config('app.tenant_id', '', true)`);
-      return tx.select().from(artifacts);
-    })).toEqual([]);
+    expect(
+      await db.transaction(async (tx) => {
+        await tx.execute(sql`select set_config('app.tenant_id', '', true)`);
+        return tx.select().from(artifacts);
+      }),
+    ).toEqual([]);
     // coffer_app cannot opt into the owner's bypass policy by setting its variable.
-    expect(await db.transaction(async (tx) => {
-      await tx.execute(sql`select set_config('app.bypass_rls', 'on', true)`);
-      return tx.select().from(artifacts);
-    })).toEqual([]);
+    expect(
+      await db.transaction(async (tx) => {
+        await tx.execute(sql`select set_config('app.bypass_rls', 'on', true)`);
+        return tx.select().from(artifacts);
+      }),
+    ).toEqual([]);
   });
 
   it('withSystem sees every tenant, and the connection is coffer_app again afterwards', async () => {
@@ -92,7 +107,9 @@ describe('row-level security', () => {
         (select count(*)::int from pg_tables t where t.tableowner = current_user) as owns
       from pg_roles r where r.rolname = current_user`);
     expect(r.rows).toEqual([{ role: APP_ROLE, super: false, bypass: false, owns: 0 }]);
-    const owners = await db.execute<{ owner: string }>(sql`select distinct tableowner as owner from pg_tables where schemaname = current_schema()`);
+    const owners = await db.execute<{ owner: string }>(
+      sql`select distinct tableowner as owner from pg_tables where schemaname = current_schema()`,
+    );
     expect(owners.rows.map((o) => o.owner)).not.toContain(APP_ROLE);
   });
 
@@ -103,9 +120,13 @@ describe('row-level security', () => {
       join pg_class c on c.relname = col.table_name and c.relnamespace = to_regnamespace(col.table_schema)
       where col.column_name = 'tenant_id' and col.table_schema = current_schema() and c.relkind = 'r'
       order by 1`);
-    expect(r.rows.map((t) => t.table)).toEqual(expect.arrayContaining(['api_keys', 'artifacts', 'diff_packs', 'events', 'projects', 'usage_alerts', 'versions']));
+    expect(r.rows.map((t) => t.table)).toEqual(
+      expect.arrayContaining(['api_keys', 'artifacts', 'diff_packs', 'events', 'projects', 'usage_alerts', 'versions']),
+    );
     for (const t of r.rows) expect(t, t.table).toEqual({ table: t.table, enabled: true, forced: true });
-    const self = await db.execute<{ enabled: boolean; forced: boolean }>(sql`select relrowsecurity as enabled, relforcerowsecurity as forced from pg_class where oid = 'tenants'::regclass`);
+    const self = await db.execute<{ enabled: boolean; forced: boolean }>(
+      sql`select relrowsecurity as enabled, relforcerowsecurity as forced from pg_class where oid = 'tenants'::regclass`,
+    );
     expect(self.rows).toEqual([{ enabled: true, forced: true }]);
   });
 });

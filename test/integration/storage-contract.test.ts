@@ -12,7 +12,7 @@ import { createS3Storage } from '../../server/storage/s3.ts';
 import { createUrlSigner } from '../../server/storage/signed-url.ts';
 import type { Storage } from '../../server/storage/types.ts';
 import { usesS3rver } from '../support/s3-server.ts';
-import { s3Harness, startFsHarness, type StorageHarness } from '../support/storage-harness.ts';
+import { type StorageHarness, s3Harness, startFsHarness } from '../support/storage-harness.ts';
 
 type S3Config = Extract<StorageConfig, { kind: 's3' }>;
 const MiB = 1024 * 1024;
@@ -81,7 +81,10 @@ describe.each(backends)('storage contract: $name', ({ name, start }) => {
     ['longer', 20],
   ])('refuses a stream %s than its declared length and stores nothing', async (_label, actual) => {
     const k = key(`mismatch-${actual}.bin`);
-    await expectCode(storage.put(k, Readable.from([randomBytes(actual)]), { contentType: 'application/octet-stream', contentLength: 10 }), 'SIZE_MISMATCH');
+    await expectCode(
+      storage.put(k, Readable.from([randomBytes(actual)]), { contentType: 'application/octet-stream', contentLength: 10 }),
+      'SIZE_MISMATCH',
+    );
     expect(await storage.head(k)).toBeNull();
   });
 
@@ -232,7 +235,10 @@ describe.each(backends)('storage contract: $name', ({ name, start }) => {
       const k = key('mp/wrong-etag.bin');
       const { uploadId } = await storage.createMultipart(k, { contentType: 'application/octet-stream' });
       await uploadPart(k, uploadId, 1, randomBytes(1024));
-      await expectCode(storage.completeMultipart(k, uploadId, [{ partNumber: 1, etag: '"00000000000000000000000000000000"' }]), 'BAD_INPUT');
+      await expectCode(
+        storage.completeMultipart(k, uploadId, [{ partNumber: 1, etag: '"00000000000000000000000000000000"' }]),
+        'BAD_INPUT',
+      );
       await storage.abortMultipart(k, uploadId);
     });
 
@@ -316,10 +322,17 @@ describe('s3 backend specifics', () => {
   it('fails fast with STORAGE_UNAVAILABLE, and no secrets, when the endpoint is unreachable', async () => {
     const down = createS3Storage({ ...s3Config, endpoint: 'http://127.0.0.1:1', secretAccessKey: 'very-secret-key' });
     const started = Date.now();
-    const calls = [() => down.head('k'), () => down.get('k'), () => down.put('k', Buffer.from('x'), { contentType: 'text/plain' }), () => down.list('p'), () => down.health()];
+    const calls = [
+      () => down.head('k'),
+      () => down.get('k'),
+      () => down.put('k', Buffer.from('x'), { contentType: 'text/plain' }),
+      () => down.list('p'),
+      () => down.health(),
+    ];
     for (const attempt of calls) {
       const err = await expectCode(attempt(), 'STORAGE_UNAVAILABLE');
-      for (const secret of ['127.0.0.1', 'very-secret-key', s3Config.accessKeyId, s3Config.bucket]) expect(err.message).not.toContain(secret);
+      for (const secret of ['127.0.0.1', 'very-secret-key', s3Config.accessKeyId, s3Config.bucket])
+        expect(err.message).not.toContain(secret);
     }
     expect(Date.now() - started).toBeLessThan(5_000);
   });

@@ -26,7 +26,10 @@ export default async function setup(project: TestProject) {
     await chmod(dir, 0o755); // as root, Postgres runs as `postgres` and must enter it
     const pg = await startEmbeddedPostgres(dir, 'coffer-test-password');
     databaseUrl = pg.url;
-    cleanups.push(() => rm(dir, { recursive: true, force: true }), () => pg.stop()); // run in reverse
+    cleanups.push(
+      () => rm(dir, { recursive: true, force: true }),
+      () => pg.stop(),
+    ); // run in reverse
   }
   await runMigrations(databaseUrl);
   const s3 = await startTestS3();

@@ -27,7 +27,12 @@ const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringi
 
 async function readyVersion(client: CofferClient, projectId: string, prompt: string) {
   const bytes = randomBody(64);
-  const { version, upload } = await client.version.create.mutate({ projectId, source: 'build', prompt, snapshot: { sizeBytes: 64, sha256: sha256(bytes) } });
+  const { version, upload } = await client.version.create.mutate({
+    projectId,
+    source: 'build',
+    prompt,
+    snapshot: { sizeBytes: 64, sha256: sha256(bytes) },
+  });
   const parts = await putBytes(upload!, bytes);
   await client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId!, parts });
   return version;
@@ -38,20 +43,38 @@ export async function buildWorld(server: TestServer): Promise<World> {
   const victim = await server.newTenant('victim');
   const v = victim.client;
   const victimProject = `p-${marker}`;
-  const art = await v.artifact.put.mutate({ kind: 'agent_trace', payload: { marker }, entityType: 'chat', entityId: marker, metadata: { marker } });
+  const art = await v.artifact.put.mutate({
+    kind: 'agent_trace',
+    payload: { marker },
+    entityType: 'chat',
+    entityId: marker,
+    metadata: { marker },
+  });
   const hidden = await v.artifact.put.mutate({ kind: 'chat_transcript', payload: { marker, hidden: true } });
   const ver = await readyVersion(v, victimProject, marker);
   const ver2 = await v.version.create.mutate({ projectId: victimProject, source: 'manual', prompt: marker });
-  const pending = await v.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'text/plain', sizeBytes: 5, sha256: 'b'.repeat(64), entityId: marker });
+  const pending = await v.artifact.createUpload.mutate({
+    kind: 'attachment',
+    contentType: 'text/plain',
+    sizeBytes: 5,
+    sha256: 'b'.repeat(64),
+    entityId: marker,
+  });
   const { lastEventId: victimEventId } = await v.artifact.eventCursor.query();
 
   const attackerTenant = await server.newTenant('attacker');
-  const mint = (scopes: Array<'read' | 'write' | 'admin'>) => server.admin.admin.createApiKey.mutate({ tenantId: attackerTenant.tenantId, name: 'fuzz', scopes });
+  const mint = (scopes: Array<'read' | 'write' | 'admin'>) =>
+    server.admin.admin.createApiKey.mutate({ tenantId: attackerTenant.tenantId, name: 'fuzz', scopes });
   const key = await mint(['read', 'write', 'admin']);
   const [spare, spare2] = [await mint(['read']), await mint(['read'])];
   const a = server.client(key.key);
   const own = await a.artifact.put.mutate({ kind: 'attachment', payload: { mine: true } });
-  const ownPending = await a.artifact.createUpload.mutate({ kind: 'attachment', contentType: 'text/plain', sizeBytes: 5, sha256: 'c'.repeat(64) });
+  const ownPending = await a.artifact.createUpload.mutate({
+    kind: 'attachment',
+    contentType: 'text/plain',
+    sizeBytes: 5,
+    sha256: 'c'.repeat(64),
+  });
   const ownVer = await readyVersion(a, 'b-proj', 'attacker');
   const ownVer2 = await readyVersion(a, 'b-proj', 'attacker 2');
 
@@ -65,7 +88,14 @@ export async function buildWorld(server: TestServer): Promise<World> {
     secrets: [marker, hidden.id, ver.snapshotArtifactId!],
     attacker: { tenantId: attackerTenant.tenantId, key: key.key },
     attackerIds: [own.id, ownPending.artifact.id, ownVer.id, ownVer2.id, spare.id, attackerTenant.tenantId],
-    own: { artifact: own.id, pending: ownPending.artifact.id, version: ownVer.id, version2: ownVer2.id, spareKey: spare.id, spareKey2: spare2.id },
+    own: {
+      artifact: own.id,
+      pending: ownPending.artifact.id,
+      version: ownVer.id,
+      version2: ownVer2.id,
+      spareKey: spare.id,
+      spareKey2: spare2.id,
+    },
     forged: [
       b64([new Date().toISOString(), art.id]),
       b64([new Date(0).toISOString(), hidden.id]),

@@ -14,7 +14,11 @@ export async function sendCall(url: string, token: string | undefined, path: str
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const encoded = input === undefined ? undefined : JSON.stringify(superjson.serialize(input));
   if (type === 'mutation') {
-    return send(`${url}/trpc/${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: encoded ?? '' });
+    return send(`${url}/trpc/${path}`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: encoded ?? '',
+    });
   }
   const qs = encoded === undefined ? '' : `?input=${encodeURIComponent(encoded)}`;
   return send(`${url}/trpc/${path}${qs}`, { headers }, type === 'subscription');
@@ -29,7 +33,10 @@ export async function send(url: string, init: RequestInit, stream = false): Prom
   let text = '';
   const deadline = Date.now() + 150;
   while (Date.now() < deadline && !/serialized-error|return/.test(text)) {
-    const chunk = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), Math.max(1, deadline - Date.now())))]);
+    const chunk = await Promise.race([
+      reader.read(),
+      new Promise<null>((r) => setTimeout(() => r(null), Math.max(1, deadline - Date.now()))),
+    ]);
     if (!chunk || chunk.done) break;
     text += decoder.decode(chunk.value);
   }
@@ -39,15 +46,82 @@ export async function send(url: string, init: RequestInit, stream = false): Prom
 
 /** Strings that have broken path handling, encodings, logs or parsers somewhere before. */
 const NASTY_STRINGS = [
-  '../../../etc/passwd', '..', '.', '/', '/etc/passwd', 'C:\\Windows\\win.ini', '..%2f..%2fetc', 'a/../../b', 'tenants/../../x',
-  'nul\u0000byte', '\u0000', '%00', '\uD800', '\uDFFF', 'a\uD800b', '\u202Eexe.txt', '\u200B', '\uFEFF', '😀'.repeat(40), 'Ω≈ç√∫',
-  '\r\nSet-Cookie: x=y', '<script>alert(1)</script>', "' OR 1=1 --", '${jndi:ldap://x}', '__proto__', 'constructor', 'prototype',
-  ' ', '', '0', '-1', 'NaN', 'null', 'true', '{}', '[]',
+  '../../../etc/passwd',
+  '..',
+  '.',
+  '/',
+  '/etc/passwd',
+  'C:\\Windows\\win.ini',
+  '..%2f..%2fetc',
+  'a/../../b',
+  'tenants/../../x',
+  'nul\u0000byte',
+  '\u0000',
+  '%00',
+  '\uD800',
+  '\uDFFF',
+  'a\uD800b',
+  '\u202Eexe.txt',
+  '\u200B',
+  '\uFEFF',
+  '😀'.repeat(40),
+  'Ω≈ç√∫',
+  '\r\nSet-Cookie: x=y',
+  '<script>alert(1)</script>',
+  "' OR 1=1 --",
+  '${jndi:ldap://x}',
+  '__proto__',
+  'constructor',
+  'prototype',
+  ' ',
+  '',
+  '0',
+  '-1',
+  'NaN',
+  'null',
+  'true',
+  '{}',
+  '[]',
 ];
 
-const NASTY_CHARS = ['\u0000', '\u0001', '\u001f', '\u007f', '\uD800', '\uDC00', '\uFFFF', '\u202E', '\u2028', '/', '\\', '..', '%', 'a', 'é', '😀'];
+const NASTY_CHARS = [
+  '\u0000',
+  '\u0001',
+  '\u001f',
+  '\u007f',
+  '\uD800',
+  '\uDC00',
+  '\uFFFF',
+  '\u202E',
+  '\u2028',
+  '/',
+  '\\',
+  '..',
+  '%',
+  'a',
+  'é',
+  '😀',
+];
 
-const NASTY_NUMBERS = [-1, -0, 0, 0.5, 1.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 53, 2 ** 53 + 2, 1e21, 1e308, -1e308, Number.MIN_VALUE, 10_001, 101];
+const NASTY_NUMBERS = [
+  -1,
+  -0,
+  0,
+  0.5,
+  1.5,
+  NaN,
+  Infinity,
+  -Infinity,
+  2 ** 31,
+  2 ** 53,
+  2 ** 53 + 2,
+  1e21,
+  1e308,
+  -1e308,
+  Number.MIN_VALUE,
+  10_001,
+  101,
+];
 
 /** `victimIds`: real ids of another tenant; `forged`: cursors and event ids that were never handed out. */
 export function hostileValue(opts: { victimIds: string[]; forged: string[]; ownIds: string[]; hugeLength: number }): fc.Arbitrary<unknown> {
@@ -77,9 +151,19 @@ export function hostileValue(opts: { victimIds: string[]; forged: string[]; ownI
 export function hostileInput(seed: unknown, fields: string[], value: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
   const base = seed && typeof seed === 'object' ? (seed as Record<string, unknown>) : {};
   const names = [...new Set([...fields, ...Object.keys(base)])];
-  const anything = fc.anything({ maxDepth: 3, maxKeys: 5, withBigInt: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true });
+  const anything = fc.anything({
+    maxDepth: 3,
+    maxKeys: 5,
+    withBigInt: true,
+    withDate: true,
+    withMap: true,
+    withSet: true,
+    withNullPrototype: true,
+  });
   const mutated = names.length
-    ? fc.array(fc.tuple(fc.constantFrom(...names), value), { minLength: 1, maxLength: 3 }).map((pairs) => ({ ...base, ...Object.fromEntries(pairs) }))
+    ? fc
+        .array(fc.tuple(fc.constantFrom(...names), value), { minLength: 1, maxLength: 3 })
+        .map((pairs) => ({ ...base, ...Object.fromEntries(pairs) }))
     : value;
   return fc.oneof({ weight: 1, arbitrary: anything }, { weight: 1, arbitrary: value }, { weight: 4, arbitrary: mutated });
 }
@@ -87,7 +171,19 @@ export function hostileInput(seed: unknown, fields: string[], value: fc.Arbitrar
 /** Bodies no client would send: broken JSON, hostile superjson metadata, absurd nesting. */
 export const malformedBodies: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom(
-    '', '{', '}', '[', 'null', '[]', '"x"', '{"json":', '{"json":{}', '{"0":{"json":{}}}', 'undefined', '\u0000', '{"json":"\uD800"}',
+    '',
+    '{',
+    '}',
+    '[',
+    'null',
+    '[]',
+    '"x"',
+    '{"json":',
+    '{"json":{}',
+    '{"0":{"json":{}}}',
+    'undefined',
+    '\u0000',
+    '{"json":"\uD800"}',
     '{"json":{"kind":"attachment","payload":1},"meta":{"values":{"payload":["bigint"]}}}',
     '{"json":{"a":"1"},"meta":{"values":{"__proto__.polluted":["undefined"]}}}',
     '{"json":{"a":{}},"meta":{"values":{"a":[["custom","nope"]]}}}',

@@ -1,18 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { artifactKey, snapshotKey } from '../../shared/keys.ts';
-import { artifacts, projects, versions } from '../../server/db/schema/index.ts';
 import { withSystem } from '../../server/db/index.ts';
+import { artifacts, projects, versions } from '../../server/db/schema/index.ts';
 import type { Deps } from '../../server/deps.ts';
 import type { Storage } from '../../server/storage/types.ts';
+import { artifactKey, snapshotKey } from '../../shared/keys.ts';
 
 export const DAY = 24 * 60 * 60 * 1000;
 
 /** Runs `fn` over `items`, `n` at a time: hundreds of small puts without hundreds of sockets. */
 export async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 const body = (s: string) => Buffer.from(s, 'utf8');
@@ -24,21 +26,46 @@ const body = (s: string) => Buffer.from(s, 'utf8');
  * (tiny) objects written through the storage, which is what version.create + upload would leave.
  */
 export async function seedDailyVersions(deps: Deps, p: { tenantId: string; projectId: string; days: number; now: Date }) {
-  await withSystem(deps.db, (tx) => tx.insert(projects).values({ tenantId: p.tenantId, id: p.projectId, createdAt: new Date(p.now.getTime() - p.days * DAY) }));
+  await withSystem(deps.db, (tx) =>
+    tx.insert(projects).values({ tenantId: p.tenantId, id: p.projectId, createdAt: new Date(p.now.getTime() - p.days * DAY) }),
+  );
   const rows = Array.from({ length: p.days }, (_, i) => {
     const versionId = randomUUID();
     const createdAt = new Date(p.now.getTime() - (p.days - i) * DAY);
     const storageKey = snapshotKey({ tenantId: p.tenantId, projectId: p.projectId, versionId });
     return { i, versionId, artifactId: randomUUID(), createdAt, storageKey, bytes: body(`snapshot ${i}`) };
   });
-  await withSystem(deps.db, (tx) => tx.insert(artifacts).values(
-    rows.map((r) => ({
-      id: r.artifactId, tenantId: p.tenantId, kind: 'build_snapshot', projectId: p.projectId, versionId: r.versionId, storageKey: r.storageKey,
-      contentType: 'application/zip', sizeBytes: r.bytes.length, sha256: '0'.repeat(64), status: 'ready' as const, createdAt: r.createdAt, updatedAt: r.createdAt,
-    }))),
+  await withSystem(deps.db, (tx) =>
+    tx.insert(artifacts).values(
+      rows.map((r) => ({
+        id: r.artifactId,
+        tenantId: p.tenantId,
+        kind: 'build_snapshot',
+        projectId: p.projectId,
+        versionId: r.versionId,
+        storageKey: r.storageKey,
+        contentType: 'application/zip',
+        sizeBytes: r.bytes.length,
+        sha256: '0'.repeat(64),
+        status: 'ready' as const,
+        createdAt: r.createdAt,
+        updatedAt: r.createdAt,
+      })),
+    ),
   );
-  await withSystem(deps.db, (tx) => tx.insert(versions).values(
-    rows.map((r) => ({ id: r.versionId, tenantId: p.tenantId, projectId: p.projectId, source: 'build' as const, snapshotArtifactId: r.artifactId, createdAt: r.createdAt }))),
+  await withSystem(deps.db, (tx) =>
+    tx
+      .insert(versions)
+      .values(
+        rows.map((r) => ({
+          id: r.versionId,
+          tenantId: p.tenantId,
+          projectId: p.projectId,
+          source: 'build' as const,
+          snapshotArtifactId: r.artifactId,
+          createdAt: r.createdAt,
+        })),
+      ),
   );
   await pool(rows, 16, (r) => deps.storage.put(r.storageKey, r.bytes, { contentType: 'application/zip', contentLength: r.bytes.length }));
   return rows;
@@ -52,11 +79,21 @@ export async function seedArtifacts(deps: Deps, p: { tenantId: string; kind: str
     const bytes = body(JSON.stringify({ i, kind: p.kind }));
     return { id, bytes, storageKey: artifactKey({ tenantId: p.tenantId, kind: p.kind, id, contentType: 'application/json', at }) };
   });
-  await withSystem(deps.db, (tx) => tx.insert(artifacts).values(
-    rows.map((r) => ({
-      id: r.id, tenantId: p.tenantId, kind: p.kind, storageKey: r.storageKey, contentType: 'application/json',
-      sizeBytes: r.bytes.length, sha256: '0'.repeat(64), status: 'ready' as const, createdAt: at, updatedAt: at,
-    }))),
+  await withSystem(deps.db, (tx) =>
+    tx.insert(artifacts).values(
+      rows.map((r) => ({
+        id: r.id,
+        tenantId: p.tenantId,
+        kind: p.kind,
+        storageKey: r.storageKey,
+        contentType: 'application/json',
+        sizeBytes: r.bytes.length,
+        sha256: '0'.repeat(64),
+        status: 'ready' as const,
+        createdAt: at,
+        updatedAt: at,
+      })),
+    ),
   );
   await pool(rows, 16, (r) => deps.storage.put(r.storageKey, r.bytes, { contentType: 'application/json', contentLength: r.bytes.length }));
   return rows;

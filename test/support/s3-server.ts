@@ -1,9 +1,9 @@
-import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
-import S3rver from '@20minutes/s3rver';
 import crypto from 'node:crypto';
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import S3rver from '@20minutes/s3rver';
+import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import type { StorageConfig } from '../../server/config.ts';
 import { createS3Client } from '../../server/storage/s3.ts';
 
@@ -52,7 +52,14 @@ export async function startTestS3(): Promise<TestS3> {
   }
   polyfillSingleDes();
   const directory = await mkdtemp(path.join(tmpdir(), 'coffer-s3rver-'));
-  const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, vhostBuckets: false, configureBuckets: [{ name: BUCKET }] });
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    directory,
+    silent: true,
+    vhostBuckets: false,
+    configureBuckets: [{ name: BUCKET }],
+  });
   server.middleware.unshift(multipartShim(path.join(directory, BUCKET, '._S3rver_uploads')));
   const { port } = await server.run();
   const config: S3Config = {
@@ -126,10 +133,14 @@ function multipartShim(uploadsDir: string): S3rver['middleware'][number] {
       }
       return;
     }
-    const exists = await access(path.join(dir, 'key')).then(() => true, () => false);
+    const exists = await access(path.join(dir, 'key')).then(
+      () => true,
+      () => false,
+    );
     if (exists) return next();
     ctx.status = 404;
     ctx.type = 'application/xml';
-    ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>';
+    ctx.body =
+      '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>';
   };
 }

@@ -1,6 +1,7 @@
 /** Just the part of @20minutes/s3rver (untyped, CommonJS) that test/support/s3-server.ts uses. */
 declare module '@20minutes/s3rver' {
   import type { Server } from 'node:http';
+
   interface S3rverContext {
     method: string;
     query: Record<string, string | string[] | undefined>;

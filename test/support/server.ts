@@ -1,19 +1,19 @@
-import type { FastifyInstance } from 'fastify';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
 import WebSocket from 'ws';
+import { type CofferClient, createCofferClient } from '../../client/src/index.ts';
 import { buildApp } from '../../server/app.ts';
-import { loadConfig, type Config } from '../../server/config.ts';
+import { type Config, loadConfig } from '../../server/config.ts';
 import { createDb, type Db } from '../../server/db/index.ts';
-import { createSystemDb } from './system-db.ts';
 import type { Deps } from '../../server/deps.ts';
 import { createEventHub } from '../../server/events/hub.ts';
 import { createPgPubSub } from '../../server/events/pubsub.ts';
 import { createStorage } from '../../server/storage/index.ts';
 import type { Storage } from '../../server/storage/types.ts';
-import { createCofferClient, type CofferClient } from '../../client/src/index.ts';
+import { createSystemDb } from './system-db.ts';
 
 export type Backend = 's3' | 'fs';
 export const BACKENDS: Backend[] = ['s3', 'fs'];
@@ -43,7 +43,13 @@ const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
  * `overrides` tweak config; `storage` replaces the backend (e.g. one pointed at a dead endpoint).
  */
 export async function startTestServer(
-  opts: { backend?: Backend; env?: Record<string, string>; storage?: (s: Storage) => Storage; /** The app's clock (lifecycle tests move it). */ now?: () => Date; /** Log lines go here (at LOG_LEVEL) instead of nowhere. */ logStream?: NodeJS.WritableStream } = {},
+  opts: {
+    backend?: Backend;
+    env?: Record<string, string>;
+    storage?: (s: Storage) => Storage /** The app's clock (lifecycle tests move it). */;
+    now?: () => Date /** Log lines go here (at LOG_LEVEL) instead of nowhere. */;
+    logStream?: NodeJS.WritableStream;
+  } = {},
 ): Promise<TestServer> {
   const backend = opts.backend ?? 's3';
   const dataDir = await mkdtemp(join(tmpdir(), 'coffer-test-'));

@@ -1,7 +1,7 @@
-import Fastify from 'fastify';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Fastify from 'fastify';
 import type { StorageConfig } from '../../server/config.ts';
 import { registerFsRoutes } from '../../server/http/fs-routes.ts';
 import { createStorage, FsStorage } from '../../server/storage/index.ts';

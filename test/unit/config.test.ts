@@ -11,7 +11,9 @@ describe('loadConfig', () => {
   });
 
   it('names every bad variable', () => {
-    expect(() => loadConfig({ PORT: 'eighty', DATABASE_URL: 'nope', COFFER_STORAGE: 'ftp' })).toThrow(/PORT[\s\S]*DATABASE_URL|DATABASE_URL[\s\S]*PORT/);
+    expect(() => loadConfig({ PORT: 'eighty', DATABASE_URL: 'nope', COFFER_STORAGE: 'ftp' })).toThrow(
+      /PORT[\s\S]*DATABASE_URL|DATABASE_URL[\s\S]*PORT/,
+    );
     expect(() => loadConfig({ COFFER_STORAGE: 'ftp' })).toThrow(/COFFER_STORAGE/);
   });
 
@@ -19,7 +21,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ COFFER_STORAGE: 's3', S3_BUCKET: 'bucket' })).toThrow(/S3_ACCESS_KEY_ID[\s\S]*S3_SECRET_ACCESS_KEY/);
     const c = loadConfig({ R2_ACCOUNT_ID: 'a'.repeat(32), S3_BUCKET: 'bucket', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's' });
     expect(c.storage).toMatchObject({ kind: 's3', endpoint: `https://${'a'.repeat(32)}.r2.cloudflarestorage.com`, forcePathStyle: false });
-    const minio = loadConfig({ S3_ENDPOINT: 'http://127.0.0.1:9000', S3_BUCKET: 'bucket', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's' });
+    const minio = loadConfig({
+      S3_ENDPOINT: 'http://127.0.0.1:9000',
+      S3_BUCKET: 'bucket',
+      S3_ACCESS_KEY_ID: 'k',
+      S3_SECRET_ACCESS_KEY: 's',
+    });
     expect(minio.storage).toMatchObject({ kind: 's3', forcePathStyle: true });
   });
 

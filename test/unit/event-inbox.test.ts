@@ -55,7 +55,15 @@ describe('Inbox (a subscription buffer)', () => {
     expect(match(uploaded(1, 'attachment'))).toBe(true);
     expect(match(uploaded(2, 'agent_trace'))).toBe(false);
     expect(match(uploaded(3, 'attachment', null))).toBe(false);
-    const cleanup: CofferEvent = { id: 4, type: 'cleanup_completed', createdAt: new Date(0), artifactId: null, projectId: null, versionId: null, data: { job: 'j', dryRun: false, examined: 0, deleted: 0, bytesFreed: 0 } };
+    const cleanup: CofferEvent = {
+      id: 4,
+      type: 'cleanup_completed',
+      createdAt: new Date(0),
+      artifactId: null,
+      projectId: null,
+      versionId: null,
+      data: { job: 'j', dryRun: false, examined: 0, deleted: 0, bytesFreed: 0 },
+    };
     expect(matchesFilter({ kinds: ['attachment'] })(cleanup)).toBe(false);
     expect(matchesFilter({ types: ['cleanup_completed'] })(cleanup)).toBe(true);
   });

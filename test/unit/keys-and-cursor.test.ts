@@ -17,7 +17,12 @@ describe('cursor', () => {
   it('round-trips and rejects forgeries', () => {
     const row = { createdAt: new Date('2026-02-03T04:05:06.789Z'), id: '7b2f9d1e-3c4a-4b5d-8e6f-0a1b2c3d4e5f' };
     expect(decodeCursor(encodeCursor(row))).toEqual(row);
-    for (const bad of ['', 'abc', Buffer.from('[1,2]').toString('base64url'), Buffer.from('["2026-01-01T00:00:00Z"]').toString('base64url')]) {
+    for (const bad of [
+      '',
+      'abc',
+      Buffer.from('[1,2]').toString('base64url'),
+      Buffer.from('["2026-01-01T00:00:00Z"]').toString('base64url'),
+    ]) {
       expect(() => decodeCursor(bad)).toThrow(/invalid cursor/);
     }
   });

@@ -6,7 +6,11 @@ import { nextRun } from '../../server/lifecycle/scheduler.ts';
 describe('retention policy configuration', () => {
   it('merges COFFER_RETENTION_POLICY over the defaults, field by field', () => {
     const { policy } = loadConfig({
-      COFFER_RETENTION_POLICY: JSON.stringify({ snapshots: { regularDays: 14 }, snapshotsByPlan: { premium: { firstOfMonthDays: 730 } }, artifactTtlDays: { free: { agent_trace: 7 } } }),
+      COFFER_RETENTION_POLICY: JSON.stringify({
+        snapshots: { regularDays: 14 },
+        snapshotsByPlan: { premium: { firstOfMonthDays: 730 } },
+        artifactTtlDays: { free: { agent_trace: 7 } },
+      }),
     }).lifecycle;
     expect(policy.snapshots).toEqual({ regularDays: 14, firstOfMonthDays: 365, firstOfYearDays: null });
     expect(artifactTtlDays('free', 'agent_trace', policy)).toBe(7);
@@ -23,7 +27,12 @@ describe('retention policy configuration', () => {
   });
 
   it('parses the daily schedule and the prices', () => {
-    expect(loadConfig({}).lifecycle).toMatchObject({ schedule: { hour: 3, minute: 0 }, orphanGraceHours: 24, costAlertUsd: 100, prices: { storageGbMonth: 0.015 } });
+    expect(loadConfig({}).lifecycle).toMatchObject({
+      schedule: { hour: 3, minute: 0 },
+      orphanGraceHours: 24,
+      costAlertUsd: 100,
+      prices: { storageGbMonth: 0.015 },
+    });
     expect(loadConfig({ COFFER_CLEANUP_SCHEDULE: '30 4 * * *' }).lifecycle.schedule).toEqual({ hour: 4, minute: 30 });
     expect(loadConfig({ COFFER_CLEANUP_SCHEDULE: 'off' }).lifecycle.schedule).toBeNull();
     expect(() => loadConfig({ COFFER_CLEANUP_SCHEDULE: '*/5 * * * *' })).toThrow(/COFFER_CLEANUP_SCHEDULE/);

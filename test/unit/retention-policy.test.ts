@@ -27,10 +27,20 @@ describe('classifySnapshots', () => {
     expect(byReason.current?.map(([id]) => id)).toEqual(['v200']);
     expect(byReason.latest?.map(([id]) => id)).toEqual(['v729']);
     // Calendar years 2024 (partial), 2025 and 2026: the first snapshot of each.
-    const years = byReason.first_of_year!.map(([id]) => snaps.find((s) => s.versionId === id)!.createdAt.toISOString().slice(0, 10));
+    const years = byReason.first_of_year!.map(([id]) =>
+      snaps
+        .find((s) => s.versionId === id)!
+        .createdAt.toISOString()
+        .slice(0, 10),
+    );
     expect(years).toEqual(['2024-11-23', '2025-01-01', '2026-01-01']);
     // First of each month within the last 365 days (the year firsts are counted under first_of_year).
-    const months = byReason.first_of_month!.map(([id]) => snaps.find((s) => s.versionId === id)!.createdAt.toISOString().slice(0, 10));
+    const months = byReason.first_of_month!.map(([id]) =>
+      snaps
+        .find((s) => s.versionId === id)!
+        .createdAt.toISOString()
+        .slice(0, 10),
+    );
     expect(months[0]).toBe('2025-12-01');
     expect(months).toHaveLength(11); // Dec 2025, Feb..Nov 2026 (Jan 2026 is a year first)
     for (const d of months) expect(d.endsWith('-01')).toBe(true);

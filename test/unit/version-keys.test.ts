@@ -5,11 +5,14 @@ import { projectIdSchema } from '../../shared/schemas/version.ts';
 describe('project keys', () => {
   it('lays snapshots and diff packs out under the project', () => {
     expect(snapshotKey({ tenantId: 't1', projectId: 'site.v2', versionId: 'v9' })).toBe('tenants/t1/projects/site.v2/snapshots/v9.zip');
-    expect(diffPackKey({ tenantId: 't1', projectId: 'p', fromVersionId: 'a', toVersionId: 'b' })).toBe('tenants/t1/projects/p/packs/a_to_b.pack.zip');
+    expect(diffPackKey({ tenantId: 't1', projectId: 'p', fromVersionId: 'a', toVersionId: 'b' })).toBe(
+      'tenants/t1/projects/p/packs/a_to_b.pack.zip',
+    );
   });
 
   it('accepts only project ids that are safe as one key segment', () => {
     for (const ok of ['a', 'A-1_b.c', 'x'.repeat(128), '9..9']) expect(projectIdSchema.safeParse(ok).success).toBe(true);
-    for (const bad of ['', '../x', '..', '.x', '-x', 'a/b', 'a\\b', 'a b', 'x'.repeat(129), 'é']) expect(projectIdSchema.safeParse(bad).success).toBe(false);
+    for (const bad of ['', '../x', '..', '.x', '-x', 'a/b', 'a\\b', 'a b', 'x'.repeat(129), 'é'])
+      expect(projectIdSchema.safeParse(bad).success).toBe(false);
   });
 });

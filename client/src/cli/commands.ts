@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { parseArgs } from 'node:util';
 import type { NodeCofferClient } from '../node.ts';
 import type { CofferEvent } from '../wire.ts';
-import { formatBytes, table, UsageError, type Out } from './output.ts';
+import { formatBytes, type Out, table, UsageError } from './output.ts';
 import { pull, push } from './transfer-commands.ts';
 
 export interface CommandContext {
@@ -43,7 +43,16 @@ async function ls({ client, out, args, signal }: CommandContext) {
   if (project && kind) throw new UsageError('usage: coffer ls [--project P | --kind K]');
   if (project) {
     const page = await client.version.list.query({ projectId: project, limit: limitOf(args), cursor }, { signal });
-    const rows = page.items.filter((v) => v.snapshot).map((v) => [v.snapshot!.artifactId, 'build_snapshot', v.status, formatBytes(v.snapshot!.sizeBytes), date(v.createdAt), `version ${v.id}`]);
+    const rows = page.items
+      .filter((v) => v.snapshot)
+      .map((v) => [
+        v.snapshot!.artifactId,
+        'build_snapshot',
+        v.status,
+        formatBytes(v.snapshot!.sizeBytes),
+        date(v.createdAt),
+        `version ${v.id}`,
+      ]);
     return out.result(page, () => table(rows));
   }
   const page = await client.artifact.list.query({ kind, limit: limitOf(args), cursor }, { signal });
@@ -55,8 +64,16 @@ async function versions({ client, out, args, signal }: CommandContext) {
   const [projectId] = args.positionals;
   if (!projectId) throw new UsageError('usage: coffer versions <project>');
   const page = await client.version.list.query({ projectId, limit: limitOf(args), cursor: args.values.cursor }, { signal });
-  const flags = (v: (typeof page.items)[number]) => [v.isCurrent && 'current', v.isLatest && 'latest', v.pinned && 'pinned'].filter(Boolean).join(',');
-  const rows = page.items.map((v) => [v.id, v.status, v.snapshot ? formatBytes(v.snapshot.sizeBytes) : '-', date(v.createdAt), flags(v) || '-', v.message ?? '']);
+  const flags = (v: (typeof page.items)[number]) =>
+    [v.isCurrent && 'current', v.isLatest && 'latest', v.pinned && 'pinned'].filter(Boolean).join(',');
+  const rows = page.items.map((v) => [
+    v.id,
+    v.status,
+    v.snapshot ? formatBytes(v.snapshot.sizeBytes) : '-',
+    date(v.createdAt),
+    flags(v) || '-',
+    v.message ?? '',
+  ]);
   out.result(page, () => table(rows));
 }
 

@@ -34,7 +34,10 @@ async function readConfigFile(path: string, explicit: boolean): Promise<Partial<
 }
 
 /** Flags override the environment (COFFER_URL, COFFER_TOKEN), which overrides the config file. */
-export async function resolveConnection(flags: { url?: string; token?: string; config?: string }, env: NodeJS.ProcessEnv): Promise<Connection> {
+export async function resolveConnection(
+  flags: { url?: string; token?: string; config?: string },
+  env: NodeJS.ProcessEnv,
+): Promise<Connection> {
   const file = await readConfigFile(flags.config ?? defaultConfigPath(env), flags.config !== undefined);
   const url = flags.url ?? env.COFFER_URL ?? file.url;
   const token = flags.token ?? env.COFFER_TOKEN ?? file.token;

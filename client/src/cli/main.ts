@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { isCofferError } from '../index.ts';
 import { createCofferClient } from '../node.ts';
-import { COMMANDS, OPTIONS, type CommandContext } from './commands.ts';
+import { COMMANDS, type CommandContext, OPTIONS } from './commands.ts';
 import { resolveConnection } from './config.ts';
 import { createOut, UsageError } from './output.ts';
 

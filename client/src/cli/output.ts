@@ -11,7 +11,11 @@ export interface Out {
   note(line: string): void;
 }
 
-export function createOut(json: boolean, stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Out {
+export function createOut(
+  json: boolean,
+  stdout: NodeJS.WritableStream = process.stdout,
+  stderr: NodeJS.WritableStream = process.stderr,
+): Out {
   return {
     json,
     result: (value, human) => void stdout.write(`${json ? JSON.stringify(value) : human()}\n`),

@@ -9,7 +9,12 @@ export interface Progress {
 const noop: Progress = { update: () => {}, finish: () => {} };
 const WIDTH = 24;
 
-const duration = (s: number) => (s < 60 ? `${Math.ceil(s)}s` : s < 3600 ? `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s` : `${(s / 3600).toFixed(1)}h`);
+const duration = (s: number) =>
+  s < 60
+    ? `${Math.ceil(s)}s`
+    : s < 3600
+      ? `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s`
+      : `${(s / 3600).toFixed(1)}h`;
 
 /**
  * A one-line bar on stderr: bytes, rate and ETA. Only on a terminal (never in CI logs or
@@ -28,7 +33,9 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
       const rate = done / Math.max(0.001, (t - started) / 1000);
       const eta = rate > 0 && done < total ? ` ETA ${duration((total - done) / rate)}` : '';
       const bar = '#'.repeat(Math.round(ratio * WIDTH)).padEnd(WIDTH, '-');
-      stream.write(`\r${label} [${bar}] ${(ratio * 100).toFixed(0).padStart(3)}% ${formatBytes(done)}/${formatBytes(total)} ${formatBytes(rate)}/s${eta}\x1b[K`);
+      stream.write(
+        `\r${label} [${bar}] ${(ratio * 100).toFixed(0).padStart(3)}% ${formatBytes(done)}/${formatBytes(total)} ${formatBytes(rate)}/s${eta}\x1b[K`,
+      );
     },
     finish: () => void stream.write('\r\x1b[K'),
   };

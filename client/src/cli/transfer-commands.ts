@@ -1,9 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
+import type { CommandContext } from './commands.ts';
 import { formatBytes, UsageError } from './output.ts';
 import { progressBar } from './progress.ts';
 import { zipDirectory } from './zip.ts';
-import type { CommandContext } from './commands.ts';
 
 /**
  * `push <file|dir> --project P [--message M]`: a new version whose snapshot is the file, or the
@@ -28,7 +28,10 @@ export async function push({ client, out, args, signal }: CommandContext) {
       onProgress: (p) => bar.update(p.sentBytes, p.totalBytes),
     });
     bar.finish();
-    out.result({ version, artifact }, () => `pushed version ${version.id} of ${projectId} (${formatBytes(artifact.sizeBytes)}, sha256 ${artifact.sha256})`);
+    out.result(
+      { version, artifact },
+      () => `pushed version ${version.id} of ${projectId} (${formatBytes(artifact.sizeBytes)}, sha256 ${artifact.sha256})`,
+    );
   } finally {
     await zipped?.dispose();
   }
@@ -46,10 +49,14 @@ export async function pull({ client, out, args, signal }: CommandContext) {
     versionId = exported.version.id;
   }
   const version = await client.version.get.query({ versionId: versionId! }, { signal });
-  if (version.status !== 'ready' || !version.snapshot) throw new Error(`version ${version.id} has no ready snapshot (status ${version.status})`);
+  if (version.status !== 'ready' || !version.snapshot)
+    throw new Error(`version ${version.id} has no ready snapshot (status ${version.status})`);
   const dest = args.values.output ?? `${version.projectId}-${version.id}.zip`;
   const bar = progressBar(`pull ${basename(dest)}`);
-  const got = await client.download(version.snapshot.artifactId, dest, { signal, onProgress: (p) => bar.update(p.receivedBytes, p.totalBytes) });
+  const got = await client.download(version.snapshot.artifactId, dest, {
+    signal,
+    onProgress: (p) => bar.update(p.receivedBytes, p.totalBytes),
+  });
   bar.finish();
   out.result({ version, ...got }, () => `saved ${got.path} (${formatBytes(got.sizeBytes)}, sha256 ${got.sha256} verified)`);
 }

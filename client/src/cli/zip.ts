@@ -26,7 +26,10 @@ async function walk(root: string, dir = root, out: Array<{ path: string; name: s
  * held whole in memory. The caller uploads the file (size and sha256 must be known up front)
  * and then calls `dispose`.
  */
-export async function zipDirectory(root: string, signal?: AbortSignal): Promise<{ path: string; files: number; dispose: () => Promise<void> }> {
+export async function zipDirectory(
+  root: string,
+  signal?: AbortSignal,
+): Promise<{ path: string; files: number; dispose: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'coffer-push-'));
   const dispose = () => rm(dir, { recursive: true, force: true });
   try {

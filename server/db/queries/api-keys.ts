@@ -1,4 +1,4 @@
-import { and, count, desc, eq, gt, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, gt, isNull, or, type SQL, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../index.ts';
 import { apiKeys } from '../schema/index.ts';
 import type { ApiKeyRow } from './tenants.ts';
@@ -13,7 +13,12 @@ export interface ListApiKeysParams {
 export async function listApiKeys(db: DbOrTx, p: ListApiKeysParams): Promise<ApiKeyRow[]> {
   const where: SQL[] = [eq(apiKeys.tenantId, p.tenantId)];
   if (p.after) where.push(sql`(${apiKeys.createdAt}, ${apiKeys.id}) < (${p.after.createdAt.toISOString()}, ${p.after.id})`);
-  return db.select().from(apiKeys).where(and(...where)).orderBy(desc(apiKeys.createdAt), desc(apiKeys.id)).limit(p.limit);
+  return db
+    .select()
+    .from(apiKeys)
+    .where(and(...where))
+    .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
+    .limit(p.limit);
 }
 
 /** Locks the row, so two rotations of one key cannot both issue a successor. `tenantId` narrows to one tenant. */

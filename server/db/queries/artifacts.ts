@@ -1,4 +1,4 @@
-import { and, desc, eq, ne, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, ne, type SQL, sql } from 'drizzle-orm';
 import type { ArtifactStatus } from '../../../shared/constants.ts';
 import type { DbOrTx } from '../index.ts';
 import { artifacts } from '../schema/index.ts';

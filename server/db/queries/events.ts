@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, lt, max, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, lt, max, type SQL, sql } from 'drizzle-orm';
 import type { NewCofferEvent } from '../../../shared/schemas/events.ts';
 import type { DbOrTx, Tx } from '../index.ts';
 import { events } from '../schema/index.ts';
@@ -57,12 +57,20 @@ export async function listEventsAfter(db: DbOrTx, p: ListEventsAfterParams): Pro
   if (p.versionId) where.push(eq(events.versionId, p.versionId));
   if (p.artifactId) where.push(eq(events.artifactId, p.artifactId));
   if (p.kinds) where.push(inArray(sql`${events.data}->>'kind'`, p.kinds));
-  return db.select().from(events).where(and(...where)).orderBy(asc(events.id)).limit(p.limit);
+  return db
+    .select()
+    .from(events)
+    .where(and(...where))
+    .orderBy(asc(events.id))
+    .limit(p.limit);
 }
 
 /** The tenant's newest event id, 0 if it has none (an index-only lookup on events_tenant_id_idx). */
 export async function newestEventId(db: DbOrTx, tenantId: string): Promise<number> {
-  const [row] = await db.select({ id: max(events.id) }).from(events).where(eq(events.tenantId, tenantId));
+  const [row] = await db
+    .select({ id: max(events.id) })
+    .from(events)
+    .where(eq(events.tenantId, tenantId));
   return row?.id ?? 0;
 }
 

@@ -1,4 +1,4 @@
-import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, type SQL, sql } from 'drizzle-orm';
 import type { DbOrTx, Tx } from '../index.ts';
 import { artifacts, projects, versions } from '../schema/index.ts';
 
@@ -8,7 +8,10 @@ export type NewVersionRow = typeof versions.$inferInsert;
 /** A version with what its derived fields need: the snapshot artifact and the project's current version. */
 export interface VersionView {
   version: VersionRow;
-  snapshot: Pick<typeof artifacts.$inferSelect, 'id' | 'status' | 'sizeBytes' | 'sha256' | 'storageKey' | 'contentType' | 'uploadId' | 'failureReason'> | null;
+  snapshot: Pick<
+    typeof artifacts.$inferSelect,
+    'id' | 'status' | 'sizeBytes' | 'sha256' | 'storageKey' | 'contentType' | 'uploadId' | 'failureReason'
+  > | null;
   currentVersionId: string | null;
 }
 
@@ -45,7 +48,10 @@ export async function findVersion(db: DbOrTx, p: { tenantId: string; id: string 
   return row;
 }
 
-export async function findVersionByKey(db: DbOrTx, p: { tenantId: string; projectId: string; idempotencyKey: string }): Promise<VersionView | undefined> {
+export async function findVersionByKey(
+  db: DbOrTx,
+  p: { tenantId: string; projectId: string; idempotencyKey: string },
+): Promise<VersionView | undefined> {
   const [row] = await selectViews(db)
     .where(and(eq(versions.tenantId, p.tenantId), eq(versions.projectId, p.projectId), eq(versions.idempotencyKey, p.idempotencyKey)))
     .limit(1);
