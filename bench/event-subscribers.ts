@@ -31,7 +31,10 @@ function open(url: string, token: string, n: number): void {
   let started = 0;
   // Say so, rather than hang, when sockets do not come up.
   const slow = setInterval(() => console.error(`event-subscribers: ${started}/${n} subscriptions started`), 10_000);
-  const ready = () => (clearInterval(slow), send({ type: 'ready' }));
+  const ready = () => {
+    clearInterval(slow);
+    send({ type: 'ready' });
+  };
   for (let i = 0; i < n; i++) {
     const client = createCofferClient({ url, token, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
     const sub: Subscriber = { client, got: [], lastId: 0, outOfOrder: 0 };

@@ -62,7 +62,13 @@ async function startDatabase(): Promise<{ url: string; stop(): Promise<void> }> 
   const dir = await mkdtemp(join(tmpdir(), 'coffer-bench-events-'));
   await chmod(dir, 0o755); // as root, Postgres runs as `postgres` and must enter it
   const pg = await startEmbeddedPostgres(dir, 'coffer-bench-password');
-  return { url: pg.url, stop: async () => (await pg.stop(), await rm(dir, { recursive: true, force: true })) };
+  return {
+    url: pg.url,
+    stop: async () => {
+      await pg.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function startInstance(databaseUrl: string): Promise<Instance> {
@@ -83,7 +89,12 @@ async function startInstance(databaseUrl: string): Promise<Instance> {
   );
   const app = await buildApp({ config, db, storage, events: hub, now: () => new Date() }, { logger: false });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
-  const close = async () => (await app.close(), await hub.close(), await pool.end(), await rm(dataDir, { recursive: true, force: true }));
+  const close = async () => {
+    await app.close();
+    await hub.close();
+    await pool.end();
+    await rm(dataDir, { recursive: true, force: true });
+  };
   return { url, app, hub, db, close };
 }
 
@@ -116,11 +127,19 @@ function startSubscribers() {
       };
       child.on('message', on).once('exit', died);
     });
+  const ask = <T>(message: Record<string, unknown>, reply: string) => {
+    child.send(message);
+    return nextMessage<T>(reply);
+  };
   return {
-    open: (url: string, token: string, n: number) => (child.send({ cmd: 'open', url, token, n }), nextMessage('ready')),
-    expect: (count: number) => (child.send({ cmd: 'expect', count }), nextMessage('done')),
-    report: (commits: Array<[number, number]>) => (child.send({ cmd: 'report', commits }), nextMessage<Report>('report')),
-    close: () => new Promise<void>((r) => (child.once('exit', () => r()), child.send({ cmd: 'close' }))),
+    open: (url: string, token: string, n: number) => ask({ cmd: 'open', url, token, n }, 'ready'),
+    expect: (count: number) => ask({ cmd: 'expect', count }, 'done'),
+    report: (commits: Array<[number, number]>) => ask<Report>({ cmd: 'report', commits }, 'report'),
+    close: () =>
+      new Promise<void>((r) => {
+        child.once('exit', () => r());
+        child.send({ cmd: 'close' });
+      }),
   };
 }
 type Subscribers = ReturnType<typeof startSubscribers>;
@@ -190,7 +209,10 @@ async function scenario(name: string, writer: Instance, subs: Subscribers, tenan
 }
 
 async function rssMiB(): Promise<number> {
-  for (let i = 0; i < 3; i++) gc(), await sleep(50);
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await sleep(50);
+  }
   return process.memoryUsage().rss / MiB;
 }
 
@@ -241,5 +263,8 @@ async function main() {
 
 main().then(
   () => process.exit(0),
-  (err) => (console.error(err), process.exit(1)),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
 );

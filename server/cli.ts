@@ -104,7 +104,11 @@ async function main(): Promise<void> {
     options: { 'dry-run': { type: 'boolean' }, tenant: { type: 'string' }, limit: { type: 'string' }, url: { type: 'string' } },
   });
   const [command, ...args] = positionals;
-  if (!command) return void (console.error(USAGE), (process.exitCode = 2));
+  if (!command) {
+    console.error(USAGE);
+    process.exitCode = 2;
+    return;
+  }
   const client = await connect(values.url);
   try {
     await run(client, command, args, values);

@@ -26,7 +26,8 @@ async function main(): Promise<void> {
   config.adminToken ??= secrets.adminToken;
   config.signingSecret ??= secrets.signingSecret;
 
-  const databaseUrl = config.databaseUrl ?? (embedded = await startEmbeddedPostgres(config.dataDir, secrets.postgresPassword)).url;
+  if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.dataDir, secrets.postgresPassword);
+  const databaseUrl = config.databaseUrl ?? embedded!.url;
   await runMigrations(databaseUrl);
   const { db, pool } = createDb(databaseUrl);
 

@@ -34,7 +34,7 @@ const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
 export function formatBytes(n: number): string {
   let i = 0;
-  while (n >= 1024 && i < UNITS.length - 1) (n /= 1024), i++;
+  for (; n >= 1024 && i < UNITS.length - 1; i++) n /= 1024;
   return `${i === 0 ? n : n.toFixed(1)} ${UNITS[i]}`;
 }
 

@@ -68,7 +68,10 @@ function route(): void {
   else session.unmount = mountArtifacts(view, client, live);
   byId('nav')
     .querySelectorAll('a')
-    .forEach((a) => (a.getAttribute('href') === `#${name}` ? a.setAttribute('aria-current', 'page') : a.removeAttribute('aria-current')));
+    .forEach((a) => {
+      if (a.getAttribute('href') === `#${name}`) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    });
 }
 
 function init(): void {

@@ -22,7 +22,7 @@ export function mountProjects(root: HTMLElement, client: CofferClient, live: Liv
   };
   const loadProjects = async () => {
     const page = await client.version.listProjects.query({ cursor: cursor ?? undefined });
-    page.items.forEach((p) => addProject(p.id));
+    for (const p of page.items) addProject(p.id);
     cursor = page.nextCursor;
     more.hidden = cursor === null;
     if (known.size === 0) list.append(noProjects);
@@ -49,7 +49,7 @@ function projectPanel(panel: HTMLElement, client: CofferClient, projectId: strin
   let cursor: string | null = null;
   const load = async () => {
     const page = await client.version.list.query({ projectId, cursor: cursor ?? undefined });
-    page.items.forEach((v) => versions.put(v));
+    for (const v of page.items) versions.put(v);
     cursor = page.nextCursor;
     more.hidden = cursor === null;
   };

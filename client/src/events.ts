@@ -62,7 +62,10 @@ export async function* events(
   let retry: ReturnType<typeof setTimeout> | undefined;
   let attempt = 0;
   let wake: (() => void) | null = null;
-  const notify = () => void (wake?.(), (wake = null));
+  const notify = () => {
+    wake?.();
+    wake = null;
+  };
 
   const start = (): void => {
     retry = undefined;
@@ -82,7 +85,10 @@ export async function* events(
           else failure = err;
           notify();
         },
-        onComplete: () => void ((ended = true), notify()),
+        onComplete: () => {
+          ended = true;
+          notify();
+        },
       },
     );
   };
@@ -93,7 +99,10 @@ export async function* events(
     sub = null;
     buffer = [];
   };
-  const onAbort = () => void ((ended = true), notify());
+  const onAbort = () => {
+    ended = true;
+    notify();
+  };
   signal?.addEventListener('abort', onAbort);
   start();
   try {

@@ -95,8 +95,18 @@ async function hashStream(input: Readable, sink: Writable | undefined, signal?: 
     sizeBytes += chunk.length;
   };
   const tap = sink
-    ? new Transform({ transform: (chunk: Buffer, _e, done) => (see(chunk), done(null, chunk)) })
-    : new Writable({ write: (chunk: Buffer, _e, done) => (see(chunk), done()) });
+    ? new Transform({
+        transform(chunk: Buffer, _e, done) {
+          see(chunk);
+          done(null, chunk);
+        },
+      })
+    : new Writable({
+        write(chunk: Buffer, _e, done) {
+          see(chunk);
+          done();
+        },
+      });
   await (sink ? pipeline(input, tap, sink, { signal }) : pipeline(input, tap, { signal }));
   return { sizeBytes, sha256: hash.digest('hex') };
 }

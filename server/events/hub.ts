@@ -1,6 +1,6 @@
 import type { CofferEvent } from '../../shared/schemas/events.ts';
 import { type Db, withTenant } from '../db/index.ts';
-import { readEventsByIds } from '../db/queries/events.ts';
+import { type EventRow, readEventsByIds } from '../db/queries/events.ts';
 import { rowToEvent } from './filter.ts';
 import type { PubSub } from './pubsub.ts';
 
@@ -50,7 +50,7 @@ export function createEventHub(db: Db, pubsub: PubSub): EventHub {
       const batch = pending.slice(0, MAX_IDS_PER_READ);
       pending = pending.slice(batch.length);
       for (const [tenantId, ids] of idsByTenant(batch)) {
-        let rows;
+        let rows: EventRow[];
         try {
           rows = await withTenant(db, tenantId, (tx) => readEventsByIds(tx, ids));
         } catch {

@@ -52,7 +52,7 @@ export async function finishDeleted(job: JobContext): Promise<void> {
     if (rows.length === 0) return;
     afterId = rows.at(-1)!.id;
     for (const r of rows) job.stats.examine(r.tenantId);
-    if (job.dryRun) rows.forEach((r) => job.stats.removed(r.tenantId, r.sizeBytes));
-    else await removeObjects(job, rows);
+    if (!job.dryRun) await removeObjects(job, rows);
+    else for (const r of rows) job.stats.removed(r.tenantId, r.sizeBytes);
   }
 }

@@ -10,6 +10,9 @@ const loggers = new Map<string, FastifyBaseLogger>();
  */
 export function lifecycleLog(level: string): FastifyBaseLogger {
   let log = loggers.get(level);
-  if (!log) loggers.set(level, (log = Fastify({ logger: loggerOptions(level) }).log.child({ component: 'lifecycle' })));
+  if (!log) {
+    log = Fastify({ logger: loggerOptions(level) }).log.child({ component: 'lifecycle' });
+    loggers.set(level, log);
+  }
   return log;
 }

@@ -62,8 +62,14 @@ export function classifySnapshots(
   for (const s of sorted) {
     const y = s.createdAt.getUTCFullYear();
     const m = `${y}-${s.createdAt.getUTCMonth()}`;
-    if (!seenYears.has(y)) seenYears.add(y), firstOfYear.add(s.versionId);
-    if (!seenMonths.has(m)) seenMonths.add(m), firstOfMonth.add(s.versionId);
+    if (!seenYears.has(y)) {
+      seenYears.add(y);
+      firstOfYear.add(s.versionId);
+    }
+    if (!seenMonths.has(m)) {
+      seenMonths.add(m);
+      firstOfMonth.add(s.versionId);
+    }
   }
   const latest = sorted.at(-1)?.versionId;
   const ageDays = (d: Date) => (now.getTime() - d.getTime()) / DAY_MS;

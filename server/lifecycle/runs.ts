@@ -26,7 +26,10 @@ export class RunStats implements Tally {
 
   private of(tenantId: string): Tally {
     let t = this.byTenant.get(tenantId);
-    if (!t) this.byTenant.set(tenantId, (t = { examined: 0, deleted: 0, bytesFreed: 0 }));
+    if (!t) {
+      t = { examined: 0, deleted: 0, bytesFreed: 0 };
+      this.byTenant.set(tenantId, t);
+    }
     return t;
   }
   examine(tenantId: string, n = 1): void {

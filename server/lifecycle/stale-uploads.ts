@@ -15,7 +15,10 @@ export async function runStaleUploads(job: JobContext): Promise<void> {
   const expiry = job.deps.config.limits.uploadUrlExpiry;
   const stale = and(eq(artifacts.status, 'pending'), lte(artifacts.updatedAt, new Date(job.now.getTime() - expiry * 1000)));
   await eachPage(job, stale, async (rows) => {
-    if (job.dryRun) return rows.forEach((r) => job.stats.removed(r.tenantId, 0));
+    if (job.dryRun) {
+      for (const r of rows) job.stats.removed(r.tenantId, 0);
+      return;
+    }
     const reason = `upload not completed within ${expiry} seconds of its creation; start a new upload`;
     const failed: Doomed[] = [];
     for (const [tenantId, group] of byTenant(rows)) {

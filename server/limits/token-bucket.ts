@@ -38,7 +38,10 @@ export function createTokenBucket(perMinute: number, now: () => number = Date.no
       const t = now();
       if (++takes % SWEEP_EVERY_TAKES === 0) sweep(t);
       let b = buckets.get(key);
-      if (!b) buckets.set(key, (b = { tokens: capacity, at: t }));
+      if (!b) {
+        b = { tokens: capacity, at: t };
+        buckets.set(key, b);
+      }
       refill(b, t);
       if (b.tokens >= 1) {
         b.tokens -= 1;

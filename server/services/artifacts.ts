@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { MAX_URL_EXPIRY_SECONDS } from '../../shared/constants.ts';
 import { artifactKey, extensionFor } from '../../shared/keys.ts';
 import type { ListArtifactsInput, PutArtifactInput } from '../../shared/schemas/artifact.ts';

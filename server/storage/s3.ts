@@ -104,7 +104,10 @@ async function sendStreamed(
   if (Buffer.isBuffer(body) || length === undefined) return void (await send(body, controller.signal));
   let failure: unknown;
   const guarded = pipeline(body, lengthGuard(length), (err) => {
-    if (err) controller.abort((failure = err));
+    if (err) {
+      failure = err;
+      controller.abort(err);
+    }
   });
   try {
     await send(guarded, controller.signal);

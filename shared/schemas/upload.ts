@@ -7,6 +7,7 @@ export const filenameSchema = z
   .string()
   .min(1)
   .max(255)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
   .regex(/^[^/\\\x00-\x1f\x7f]+$/, 'must be a plain file name without slashes or control characters')
   .refine((s) => s !== '.' && s !== '..', 'must be a plain file name');
 

@@ -108,7 +108,8 @@ describe.each(BACKENDS)('the console in Chromium (%s)', (backend) => {
   });
 
   it('signs in, follows a version to ready live, downloads, rolls back and pins', async () => {
-    const a = (tenantA = await server.newTenant('console tenant'));
+    tenantA = await server.newTenant('console tenant');
+    const a = tenantA;
     const v1Bytes = randomBody(30_000);
     const v1 = await startVersion(a.client, 'site', 'Landing page, first try', v1Bytes);
     await v1.finish();
@@ -117,7 +118,9 @@ describe.each(BACKENDS)('the console in Chromium (%s)', (backend) => {
     await page.getByRole('link', { name: 'Projects' }).click();
     await page.getByRole('link', { name: 'site' }).click();
     await versionRow(v1.version.id).and(page.locator('[data-status="ready"]')).waitFor();
-    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42)); // survives only without a reload
+    await page.evaluate(() => {
+      (window as unknown as { marker: number }).marker = 42; // survives only without a reload
+    });
     // The socket drops (a deploy, a proxy timeout): the page resubscribes from its last event.
     const sockets = [...server.app.websocketServer.clients];
     expect(sockets.length).toBeGreaterThan(0);

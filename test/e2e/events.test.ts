@@ -69,7 +69,14 @@ describe('artifact.onEvent across instances', () => {
       const started = new Promise<void>((onStarted) => {
         const sub = t.onB.artifact.onEvent.subscribe(
           { types: ['artifact_uploaded'] },
-          { onStarted: () => onStarted(), onData: ({ data }) => (sub.unsubscribe(), resolve(data)), onError: reject },
+          {
+            onStarted: () => onStarted(),
+            onData: ({ data }) => {
+              sub.unsubscribe();
+              resolve(data);
+            },
+            onError: reject,
+          },
         );
       });
       void started.then(() => put(t.onA)).catch(reject);
@@ -91,7 +98,12 @@ describe('artifact.onEvent across instances', () => {
       for (let i = 0; i < 200; i += 5) {
         const batch = await Promise.all(Array.from({ length: 5 }, (_, j) => put(t.onA, i + j)));
         ids.push(...batch.map((x) => x.id));
-        if (i === 80) for (const ws of b.app.websocketServer.clients) ws.terminate(), dropped++;
+        if (i === 80) {
+          for (const ws of b.app.websocketServer.clients) {
+            ws.terminate();
+            dropped++;
+          }
+        }
       }
     })();
     const events = [(await first).value as CofferEvent, ...(await take(it, 199, 20_000))];

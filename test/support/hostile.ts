@@ -69,6 +69,7 @@ const NASTY_STRINGS = [
   '\r\nSet-Cookie: x=y',
   '<script>alert(1)</script>',
   "' OR 1=1 --",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a log4shell probe, sent as a literal string
   '${jndi:ldap://x}',
   '__proto__',
   'constructor',

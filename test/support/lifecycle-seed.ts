@@ -54,18 +54,16 @@ export async function seedDailyVersions(deps: Deps, p: { tenantId: string; proje
     ),
   );
   await withSystem(deps.db, (tx) =>
-    tx
-      .insert(versions)
-      .values(
-        rows.map((r) => ({
-          id: r.versionId,
-          tenantId: p.tenantId,
-          projectId: p.projectId,
-          source: 'build' as const,
-          snapshotArtifactId: r.artifactId,
-          createdAt: r.createdAt,
-        })),
-      ),
+    tx.insert(versions).values(
+      rows.map((r) => ({
+        id: r.versionId,
+        tenantId: p.tenantId,
+        projectId: p.projectId,
+        source: 'build' as const,
+        snapshotArtifactId: r.artifactId,
+        createdAt: r.createdAt,
+      })),
+    ),
   );
   await pool(rows, 16, (r) => deps.storage.put(r.storageKey, r.bytes, { contentType: 'application/zip', contentLength: r.bytes.length }));
   return rows;

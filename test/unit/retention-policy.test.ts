@@ -22,7 +22,10 @@ describe('classifySnapshots', () => {
     snaps[200]!.current = true;
     const kept = [...classifySnapshots(snaps, now)].filter(([, r]) => r !== null);
     const byReason: Record<string, Array<[string, unknown]>> = {};
-    for (const entry of kept) (byReason[entry[1]!] ??= []).push(entry);
+    for (const entry of kept) {
+      byReason[entry[1]!] ??= [];
+      byReason[entry[1]!]!.push(entry);
+    }
     expect(byReason.pinned?.map(([id]) => id)).toEqual(['v100']);
     expect(byReason.current?.map(([id]) => id)).toEqual(['v200']);
     expect(byReason.latest?.map(([id]) => id)).toEqual(['v729']);

@@ -27,7 +27,7 @@ const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 export function formatBytes(n: number): string {
   let i = 0;
   let v = n;
-  while (v >= 1024 && i < UNITS.length - 1) (v /= 1024), i++;
+  for (; v >= 1024 && i < UNITS.length - 1; i++) v /= 1024;
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${UNITS[i]}`;
 }
 
