@@ -1,15 +1,10 @@
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
-import type { ApiKeyScope } from '../shared/constants.ts';
+import { authenticate } from './auth/authenticate.ts';
+import type { Principal } from './auth/principal.ts';
 import type { Deps } from './deps.ts';
 import { toTRPCError } from './errors.ts';
 import type { ClientSocket } from './events/subscription.ts';
 import { checkBatchSize, clientIp, type RequestGuards } from './limits/index.ts';
-import { authenticate } from './services/auth.ts';
-
-export type Principal =
-  | { kind: 'tenant'; tenantId: string; keyId: string; scopes: ApiKeyScope[] }
-  | { kind: 'admin' }
-  | { kind: 'anonymous'; reason?: string };
 
 /**
  * What procedures see. Tests build it directly and call `createCaller`. `socket` is the
@@ -39,7 +34,11 @@ export function contextFactory(deps: Deps, guards?: RequestGuards) {
       const token = bearer ?? (typeof fromWs === 'string' ? fromWs : undefined);
       // With useWSS, `res` is the `ws` WebSocket (typed as a FastifyReply by the adapter).
       const socket = 'bufferedAmount' in res ? (res as unknown as ClientSocket) : undefined;
-      const ctx = createContextInner(deps, await authenticate(deps, token), socket);
+      const ctx = createContextInner(
+        deps,
+        await authenticate({ db: deps.db, adminToken: deps.config.adminToken, now: deps.now }, token),
+        socket,
+      );
       return guards ? { ...ctx, edge: { ip: clientIp(req), guards } } : ctx;
     } catch (err) {
       throw toTRPCError(err);

@@ -3,9 +3,9 @@ import superjson from 'superjson';
 import { z } from 'zod';
 import type { ApiKeyScope } from '../shared/constants.ts';
 import type { Context } from './context.ts';
-import { type Tx, withTenant } from './db/index.ts';
 import { CofferError, toTRPCError } from './errors.ts';
 import { acquireSubscription, releasingIterable, takeIpToken, takeKeyToken } from './limits/index.ts';
+import { tenantScope } from './tenant-scope.ts';
 
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
@@ -89,19 +89,7 @@ const requireTenant = t.middleware(({ ctx, next }) => {
         p.kind === 'admin' ? 'use an API key, not the admin token' : (p.reason ?? 'missing API key: send Authorization: Bearer <key>'),
     });
   }
-  const { db } = ctx.deps;
-  return next({
-    ctx: {
-      tenant: {
-        id: p.tenantId,
-        keyId: p.keyId,
-        /** What the key may do; handlers rarely need it (key.create checks it grants no more). */
-        scopes: p.scopes,
-        /** Runs work in a transaction bound to this tenant. The only way procedures reach tenant data. */
-        run: <T>(fn: (tx: Tx) => Promise<T>) => withTenant(db, p.tenantId, fn),
-      },
-    },
-  });
+  return next({ ctx: { tenant: tenantScope(ctx.deps.db, p) } });
 });
 
 const requireScope = (scope: ApiKeyScope) =>
@@ -133,5 +121,3 @@ export const adminProcedure = publicProcedure.use(({ ctx, next }) => {
   if (ctx.principal.kind !== 'admin') throw new TRPCError({ code: 'UNAUTHORIZED', message: 'admin token required' });
   return next();
 });
-
-export type TenantScope = { id: string; keyId: string; run: <T>(fn: (tx: Tx) => Promise<T>) => Promise<T> };

@@ -1,11 +1,12 @@
 import { tracked } from '@trpc/server';
 import type { OnEventInput } from '../../shared/schemas/event-stream.ts';
 import type { CofferEvent } from '../../shared/schemas/events.ts';
+import type { Db } from '../db/index.ts';
 import { lastAssignedEventId, listEventsAfter, newestEventId } from '../db/queries/events.ts';
-import type { Deps } from '../deps.ts';
 import { CofferError, toTRPCError } from '../errors.ts';
-import type { TenantScope } from '../trpc.ts';
+import type { TenantScope } from '../tenant-scope.ts';
 import { matchesFilter, rowToEvent } from './filter.ts';
+import type { EventHub } from './hub.ts';
 import { Inbox } from './inbox.ts';
 
 /** Limits of one subscription; tests shrink them. */
@@ -35,11 +36,17 @@ export interface StreamOptions {
  * resume point, then streams live events, skipping any id it already sent. Because a tenant's
  * ids commit in id order, "id > last sent" is both the de-duplication and the no-gap rule.
  */
-export async function* streamEvents(deps: Deps, tenant: TenantScope, input: OnEventInput, opts: StreamOptions = {}) {
+/** What a stream needs: the hub for live events, the database for the resume check. */
+export interface StreamDeps {
+  db: Db;
+  hub: EventHub;
+}
+
+export async function* streamEvents(deps: StreamDeps, tenant: TenantScope, input: OnEventInput, opts: StreamOptions = {}) {
   const limits = { ...DEFAULT_STREAM_LIMITS, ...opts.limits };
   const inbox = new Inbox(limits.maxQueued, matchesFilter(input));
   // Registered before any await, so it is in place before the client hears "started".
-  const unsubscribe = deps.events.subscribe(tenant.id, inbox);
+  const unsubscribe = deps.hub.subscribe(tenant.id, inbox);
   const { signal, socket } = opts;
   try {
     let cursor = await startCursor(deps, tenant, input.lastEventId);
@@ -82,7 +89,7 @@ function checkSocket(inbox: Inbox, socket: ClientSocket | undefined, max: number
  * Where the stream starts: right after `lastEventId`, or after the tenant's newest event when
  * there is none. An id the sequence never handed out is a client bug, so it is refused.
  */
-async function startCursor(deps: Deps, tenant: TenantScope, lastEventId: string | undefined): Promise<number> {
+async function startCursor(deps: StreamDeps, tenant: TenantScope, lastEventId: string | undefined): Promise<number> {
   if (lastEventId === undefined) return tenant.run((tx) => newestEventId(tx, tenant.id));
   const id = Number(lastEventId);
   if (!/^\d+$/.test(lastEventId) || !Number.isSafeInteger(id)) {

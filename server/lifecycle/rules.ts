@@ -1,7 +1,7 @@
 import { findTenant } from '../db/queries/tenants.ts';
 import type { Deps } from '../deps.ts';
 import { notFound } from '../errors.ts';
-import type { TenantScope } from '../trpc.ts';
+import type { TenantScope } from '../tenant-scope.ts';
 import { policyForPlan, VERSIONED_KINDS } from './policy.ts';
 
 /** The retention rules as they apply to the caller's plan: what `storage.lifecycle()` shows. */

@@ -3,7 +3,7 @@ import type { Usage } from '../../shared/schemas/lifecycle.ts';
 import { type DbOrTx, withSystem } from '../db/index.ts';
 import { artifacts, tenants, usageAlerts } from '../db/schema/index.ts';
 import type { Deps } from '../deps.ts';
-import type { TenantScope } from '../trpc.ts';
+import type { TenantScope } from '../tenant-scope.ts';
 import type { LifecycleConfig } from './config.ts';
 import { lifecycleLog } from './log.ts';
 import { cutoff } from './queries.ts';

@@ -7,19 +7,19 @@ import {
   revokeApiKeyInput,
 } from '../../shared/schemas/admin.ts';
 import { adminListApiKeysInput, listApiKeysOutput, rotateApiKeyInput, rotateApiKeyOutput } from '../../shared/schemas/key.ts';
-import * as admin from '../services/admin.ts';
 import * as keys from '../services/api-keys.ts';
+import { createTenant } from '../services/tenants.ts';
 import { adminProcedure, router } from '../trpc.ts';
 
 export const adminRouter = router({
   createTenant: adminProcedure
     .input(createTenantInput)
     .output(createTenantOutput)
-    .mutation(({ ctx, input }) => admin.createTenant(ctx.deps, input)),
+    .mutation(({ ctx, input }) => createTenant(ctx.deps, input)),
   createApiKey: adminProcedure
     .input(createApiKeyInput)
     .output(createdApiKeySchema)
-    .mutation(({ ctx, input }) => admin.createApiKey(ctx.deps, input)),
+    .mutation(({ ctx, input }) => keys.createAnyKey(ctx.deps, input)),
   /** Any tenant's keys, newest first; never their secrets or hashes. */
   listApiKeys: adminProcedure
     .input(adminListApiKeysInput)
@@ -33,5 +33,5 @@ export const adminRouter = router({
   revokeApiKey: adminProcedure
     .input(revokeApiKeyInput)
     .output(apiKeyInfoSchema)
-    .mutation(({ ctx, input }) => admin.revokeApiKey(ctx.deps, input.keyId)),
+    .mutation(({ ctx, input }) => keys.revokeAnyKey(ctx.deps, input.keyId)),
 });

@@ -65,5 +65,7 @@ export const artifactRouter = router({
    */
   onEvent: readProcedure
     .input(onEventInput)
-    .subscription(({ ctx, input, signal }) => events.streamEvents(ctx.deps, ctx.tenant, input, { signal, socket: ctx.socket })),
+    .subscription(({ ctx, input, signal }) =>
+      events.streamEvents({ db: ctx.deps.db, hub: ctx.deps.events }, ctx.tenant, input, { signal, socket: ctx.socket }),
+    ),
 });

@@ -1,38 +1,41 @@
 import type { z } from 'zod';
 import { type ApiKeyScope, MAX_ACTIVE_KEYS_PER_TENANT } from '../../shared/constants.ts';
+import type { createApiKeyInput } from '../../shared/schemas/admin.ts';
 import type { createOwnApiKeyInput, rotateApiKeyInput } from '../../shared/schemas/key.ts';
+import { generateApiKey } from '../auth/key-format.ts';
 import { type DbOrTx, withSystem } from '../db/index.ts';
 import * as q from '../db/queries/api-keys.ts';
+import { findTenant } from '../db/queries/tenants.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
-import type { TenantScope } from '../trpc.ts';
-import { issueKey, toKeyInfo } from './admin.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import type { TenantScope } from '../tenant-scope.ts';
+import { byCreation, toPage } from './paging.ts';
 
-/** One page of a tenant's keys (never their hashes). */
-export async function listKeys(db: DbOrTx, p: { tenantId: string; limit: number; cursor?: string }) {
-  const after = p.cursor ? decodeCursor(p.cursor) : undefined;
-  const rows = await q.listApiKeys(db, { tenantId: p.tenantId, limit: p.limit + 1, after });
-  const page = rows.slice(0, p.limit);
-  const last = page.at(-1);
-  return { items: page.map(toKeyInfo), nextCursor: rows.length > p.limit && last ? encodeCursor(last) : null };
+/** A key as callers see it: never its hash. */
+export function toKeyInfo(row: q.ApiKeyRow) {
+  const { secretHash: _secretHash, ...info } = row;
+  return { ...info, scopes: info.scopes as ApiKeyScope[] };
 }
 
-/** Any tenant's keys, for the admin token: past row-level security (withSystem). */
-export function listAnyKeys(deps: Deps, p: { tenantId: string; limit: number; cursor?: string }) {
-  return withSystem(deps.db, (tx) => listKeys(tx, p));
+/** Creates a key; its secret (`key`) is returned here once and never stored. */
+export async function issueKey(db: DbOrTx, p: { tenantId: string; name: string; scopes: ApiKeyScope[] }) {
+  const { key, prefix, secretHash } = generateApiKey();
+  const row = await q.insertApiKey(db, { ...p, prefix, secretHash });
+  return { ...toKeyInfo(row), key };
 }
 
-export function listOwnKeys(tenant: TenantScope, p: { limit: number; cursor?: string }) {
-  return tenant.run((tx) => listKeys(tx, { ...p, tenantId: tenant.id }));
+/** One page of a tenant's keys. */
+async function listKeys(db: DbOrTx, p: { tenantId: string; limit: number; cursor?: string }) {
+  const rows = await q.listApiKeys(db, { tenantId: p.tenantId, limit: p.limit + 1, after: byCreation.after(p.cursor) });
+  return toPage(rows, p.limit, toKeyInfo, byCreation.key);
 }
 
 /**
  * Issues a successor with the same tenant, name and scopes, and lets the old key work for
- * `graceSeconds` more (auth.ts refuses it after `expiresAt`). Runs in `db`'s transaction with the
- * old row locked, so concurrent rotations of one key cannot both succeed.
+ * `graceSeconds` more (authentication refuses it after `expiresAt`). Runs in `db`'s transaction
+ * with the old row locked, so concurrent rotations of one key cannot both succeed.
  */
-export async function rotateKey(db: DbOrTx, now: Date, p: z.output<typeof rotateApiKeyInput> & { tenantId?: string }) {
+async function rotateKey(db: DbOrTx, now: Date, p: z.output<typeof rotateApiKeyInput> & { tenantId?: string }) {
   const old = await q.lockApiKey(db, { id: p.keyId, tenantId: p.tenantId });
   if (!old) throw notFound('API key');
   if (old.revokedAt) throw new CofferError('PRECONDITION', 'API key is revoked; create a new key instead');
@@ -42,9 +45,36 @@ export async function rotateKey(db: DbOrTx, now: Date, p: z.output<typeof rotate
   return { apiKey, previous: toKeyInfo(previous) };
 }
 
-/** The admin token rotates any tenant's key: past row-level security (withSystem). */
+/*
+ * The operator's key management (admin token): any tenant's keys, so past row-level security
+ * (withSystem). Reachable only through adminProcedure.
+ */
+
+export function listAnyKeys(deps: Deps, p: { tenantId: string; limit: number; cursor?: string }) {
+  return withSystem(deps.db, (tx) => listKeys(tx, p));
+}
+
+export function createAnyKey(deps: Deps, input: z.output<typeof createApiKeyInput>) {
+  return withSystem(deps.db, async (tx) => {
+    if (!(await findTenant(tx, input.tenantId))) throw notFound('tenant');
+    return issueKey(tx, input);
+  });
+}
+
 export function rotateAnyKey(deps: Deps, input: z.output<typeof rotateApiKeyInput>) {
   return withSystem(deps.db, (tx) => rotateKey(tx, deps.now(), input));
+}
+
+export async function revokeAnyKey(deps: Deps, keyId: string) {
+  const row = await withSystem(deps.db, (tx) => q.revokeApiKey(tx, { id: keyId, now: deps.now() }));
+  if (!row) throw notFound('API key');
+  return toKeyInfo(row);
+}
+
+/* A tenant's self-service over its own keys (`key.*`, keys with the `admin` scope). */
+
+export function listOwnKeys(tenant: TenantScope, p: { limit: number; cursor?: string }) {
+  return tenant.run((tx) => listKeys(tx, { ...p, tenantId: tenant.id }));
 }
 
 export function rotateOwnKey(deps: Deps, tenant: TenantScope, input: z.output<typeof rotateApiKeyInput>) {
@@ -56,7 +86,7 @@ export function rotateOwnKey(deps: Deps, tenant: TenantScope, input: z.output<ty
  * tenant holds at most MAX_ACTIVE_KEYS_PER_TENANT working keys, so a leaked admin key cannot
  * mint unbounded credentials.
  */
-export function createOwnKey(deps: Deps, tenant: TenantScope & { scopes: ApiKeyScope[] }, input: z.output<typeof createOwnApiKeyInput>) {
+export function createOwnKey(deps: Deps, tenant: TenantScope, input: z.output<typeof createOwnApiKeyInput>) {
   const missing = input.scopes.filter((s) => !tenant.scopes.includes(s));
   if (missing.length) throw new CofferError('FORBIDDEN', `this API key cannot grant scopes it lacks: ${missing.join(', ')}`);
   return tenant.run(async (tx) => {
@@ -73,7 +103,7 @@ export function createOwnKey(deps: Deps, tenant: TenantScope & { scopes: ApiKeyS
 
 /** Immediate, unlike rotation. Another tenant's key id answers NOT_FOUND. */
 export async function revokeOwnKey(deps: Deps, tenant: TenantScope, keyId: string) {
-  const row = await tenant.run((tx) => q.revokeTenantApiKey(tx, { id: keyId, tenantId: tenant.id, now: deps.now() }));
+  const row = await tenant.run((tx) => q.revokeApiKey(tx, { id: keyId, tenantId: tenant.id, now: deps.now() }));
   if (!row) throw notFound('API key');
   return toKeyInfo(row);
 }

@@ -6,8 +6,8 @@ import * as q from '../db/queries/artifacts.ts';
 import { appendEvent } from '../db/queries/events.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
-import type { TenantScope } from '../trpc.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import type { TenantScope } from '../tenant-scope.ts';
+import { byCreation, toPage } from './paging.ts';
 
 /** Drops server-only columns before an artifact leaves the service. */
 export function toArtifact(row: q.ArtifactRow) {
@@ -140,11 +140,9 @@ export async function getArtifact(deps: Deps, tenant: TenantScope, id: string) {
 
 export async function listArtifactsPage(deps: Deps, tenant: TenantScope, input: ListArtifactsInput) {
   if (input.kind) assertKind(deps, input.kind);
-  const after = input.cursor ? decodeCursor(input.cursor) : undefined;
+  const after = byCreation.after(input.cursor);
   const rows = await tenant.run((tx) => q.listArtifacts(tx, { ...input, tenantId: tenant.id, limit: input.limit + 1, after }));
-  const page = rows.slice(0, input.limit);
-  const last = page.at(-1);
-  return { items: page.map(toArtifact), nextCursor: rows.length > input.limit && last ? encodeCursor(last) : null };
+  return toPage(rows, input.limit, toArtifact, byCreation.key);
 }
 
 /**

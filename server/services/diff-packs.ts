@@ -8,7 +8,7 @@ import { appendEvent } from '../db/queries/events.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
-import type { TenantScope } from '../trpc.ts';
+import type { TenantScope } from '../tenant-scope.ts';
 import { createUpload } from './uploads.ts';
 import { presignDownload } from './version-downloads.ts';
 import { loadVersion } from './versions.ts';

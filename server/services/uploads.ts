@@ -7,7 +7,7 @@ import * as q from '../db/queries/artifacts.ts';
 import { appendEvent } from '../db/queries/events.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError } from '../errors.ts';
-import type { TenantScope } from '../trpc.ts';
+import type { TenantScope } from '../tenant-scope.ts';
 import { assertKind, getRow, markFailed, markReady, toArtifact } from './artifacts.ts';
 
 /**

@@ -5,7 +5,7 @@ import { lockProject, setCurrentVersion } from '../db/queries/projects.ts';
 import type { VersionView } from '../db/queries/versions.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError } from '../errors.ts';
-import type { TenantScope } from '../trpc.ts';
+import type { TenantScope } from '../tenant-scope.ts';
 import { latestReady, loadVersion, present, requireProject, versionStatus } from './versions.ts';
 
 /** A signed GET for a stored object, served as an attachment named `filename`. */

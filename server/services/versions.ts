@@ -8,8 +8,8 @@ import * as q from '../db/queries/versions.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
-import type { TenantScope } from '../trpc.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import type { TenantScope } from '../tenant-scope.ts';
+import { byCreation, toPage } from './paging.ts';
 import { createUpload, PENDING_SHA256, renewUpload } from './uploads.ts';
 
 /** A `deleted` snapshot is on its way out (its row is removed next), so it counts as none. */
@@ -178,17 +178,17 @@ function shaDiffers(s: NonNullable<q.VersionView['snapshot']>, declared: string 
 }
 
 export async function listVersionsPage(tenant: TenantScope, input: ListVersionsInput) {
-  const after = input.cursor ? decodeCursor(input.cursor) : undefined;
+  const after = byCreation.after(input.cursor);
   return tenant.run(async (tx) => {
     await requireProject(tx, tenant.id, input.projectId);
     const rows = await q.listVersions(tx, { tenantId: tenant.id, projectId: input.projectId, limit: input.limit + 1, after });
     const latestId = (await latestReady(tx, tenant.id, input.projectId))?.version.id ?? null;
-    const page = rows.slice(0, input.limit);
-    const last = page.at(-1);
-    return {
-      items: page.map((view) => toVersion(view, latestId)),
-      nextCursor: rows.length > input.limit && last ? encodeCursor(last.version) : null,
-    };
+    return toPage(
+      rows,
+      input.limit,
+      (view) => toVersion(view, latestId),
+      (view) => byCreation.key(view.version),
+    );
   });
 }
 

@@ -1,10 +1,10 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactNotReadyError, type CofferClient } from '../../client/src/index.ts';
-import { withTenant } from '../../server/db/index.ts';
 import { events as eventsTable } from '../../server/db/schema/index.ts';
 import { pruneEventLog } from '../../server/events/retention.ts';
 import { streamEvents } from '../../server/events/subscription.ts';
+import { tenantScope } from '../../server/tenant-scope.ts';
 import type { CofferEvent } from '../../shared/schemas/events.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -275,13 +275,14 @@ describe('resilience and limits', () => {
 
   it('cuts off a subscriber whose socket cannot keep up (SLOW_CONSUMER) instead of buffering', async () => {
     const t = await a.newTenant();
-    const tenant = {
-      id: t.tenantId,
-      keyId: t.keyId,
-      run: <T>(fn: Parameters<typeof withTenant<T>>[2]) => withTenant(a.deps.db, t.tenantId, fn),
-    };
+    const tenant = tenantScope(a.deps.db, { tenantId: t.tenantId, keyId: t.keyId, scopes: ['read'] });
     const socket = { bufferedAmount: 0 };
-    const gen = streamEvents(a.deps, tenant, { lastEventId: '0' }, { socket, limits: { maxBufferedBytes: 1000 } });
+    const gen = streamEvents(
+      { db: a.deps.db, hub: a.deps.events },
+      tenant,
+      { lastEventId: '0' },
+      { socket, limits: { maxBufferedBytes: 1000 } },
+    );
     await put(t.client);
     await put(t.client);
     expect((await gen.next()).value).toBeDefined();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { redactUrl } from '../../server/logger.ts';
-import { decodeCursor, encodeCursor } from '../../server/services/cursor.ts';
+import { byCreation, toPage } from '../../server/services/paging.ts';
 import { artifactKey } from '../../shared/keys.ts';
 
 describe('artifactKey', () => {
@@ -16,14 +16,16 @@ describe('artifactKey', () => {
 describe('cursor', () => {
   it('round-trips and rejects forgeries', () => {
     const row = { createdAt: new Date('2026-02-03T04:05:06.789Z'), id: '7b2f9d1e-3c4a-4b5d-8e6f-0a1b2c3d4e5f' };
-    expect(decodeCursor(encodeCursor(row))).toEqual(row);
+    const { nextCursor } = toPage([row, row], 1, (r) => r, byCreation.key);
+    expect(byCreation.after(nextCursor!)).toEqual(row);
+    expect(toPage([row], 1, (r) => r, byCreation.key).nextCursor).toBeNull();
     for (const bad of [
       '',
       'abc',
       Buffer.from('[1,2]').toString('base64url'),
       Buffer.from('["2026-01-01T00:00:00Z"]').toString('base64url'),
     ]) {
-      expect(() => decodeCursor(bad)).toThrow(/invalid cursor/);
+      expect(() => byCreation.after(bad)).toThrow(/invalid cursor/);
     }
   });
 });

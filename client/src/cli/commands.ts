@@ -1,32 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import type { parseArgs } from 'node:util';
-import type { NodeCofferClient } from '../node.ts';
 import type { CofferEvent } from '../wire.ts';
-import { formatBytes, type Out, table, UsageError } from './output.ts';
+import type { CommandContext } from './context.ts';
+import { formatBytes, table, UsageError } from './output.ts';
 import { pull, push } from './transfer-commands.ts';
-
-export interface CommandContext {
-  client: NodeCofferClient;
-  out: Out;
-  args: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
-  signal: AbortSignal;
-}
-
-/** One option table for every command: each command reads the ones it takes. */
-export const OPTIONS = {
-  url: { type: 'string' },
-  token: { type: 'string' },
-  config: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  project: { type: 'string' },
-  message: { type: 'string', short: 'm' },
-  latest: { type: 'string' },
-  output: { type: 'string', short: 'o' },
-  kind: { type: 'string' },
-  limit: { type: 'string' },
-  cursor: { type: 'string' },
-} as const;
 
 const date = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 

@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { isCofferError } from '../index.ts';
 import { createCofferClient } from '../node.ts';
-import { COMMANDS, type CommandContext, OPTIONS } from './commands.ts';
+import { COMMANDS } from './commands.ts';
 import { resolveConnection } from './config.ts';
+import { type CommandContext, OPTIONS } from './context.ts';
 import { createOut, UsageError } from './output.ts';
 
 const HELP = `coffer: push, pull and inspect Coffer artifacts and project versions

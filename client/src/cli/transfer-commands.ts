@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import type { CommandContext } from './commands.ts';
+import type { CommandContext } from './context.ts';
 import { formatBytes, UsageError } from './output.ts';
 import { progressBar } from './progress.ts';
 import { zipDirectory } from './zip.ts';

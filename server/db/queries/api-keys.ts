@@ -1,7 +1,28 @@
-import { and, count, desc, eq, gt, isNull, or, type SQL, sql } from 'drizzle-orm';
+import { and, count, desc, eq, gt, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../index.ts';
 import { apiKeys } from '../schema/index.ts';
-import type { ApiKeyRow } from './tenants.ts';
+
+/** Every query on api_keys lives here; `tenantId`, where optional, narrows a lookup to one tenant. */
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
+
+export async function insertApiKey(db: DbOrTx, p: typeof apiKeys.$inferInsert): Promise<ApiKeyRow> {
+  const [row] = await db.insert(apiKeys).values(p).returning();
+  return row!;
+}
+
+/** The row behind a presented key; the prefix is unique (api_keys_prefix_idx). */
+export async function findApiKeyByPrefix(db: DbOrTx, prefix: string): Promise<ApiKeyRow | undefined> {
+  const [row] = await db.select().from(apiKeys).where(eq(apiKeys.prefix, prefix)).limit(1);
+  return row;
+}
+
+/** Records use, unless it was recorded after `staleBefore` already (one write per key and minute, not per request). */
+export async function touchApiKey(db: DbOrTx, p: { id: string; now: Date; staleBefore: Date }): Promise<void> {
+  await db
+    .update(apiKeys)
+    .set({ lastUsedAt: p.now })
+    .where(and(eq(apiKeys.id, p.id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, p.staleBefore))));
+}
 
 export interface ListApiKeysParams {
   tenantId: string;
@@ -21,10 +42,12 @@ export async function listApiKeys(db: DbOrTx, p: ListApiKeysParams): Promise<Api
     .limit(p.limit);
 }
 
-/** Locks the row, so two rotations of one key cannot both issue a successor. `tenantId` narrows to one tenant. */
+const byId = (p: { id: string; tenantId?: string }) =>
+  p.tenantId ? and(eq(apiKeys.id, p.id), eq(apiKeys.tenantId, p.tenantId)) : eq(apiKeys.id, p.id);
+
+/** Locks the row, so two rotations of one key cannot both issue a successor. */
 export async function lockApiKey(db: DbOrTx, p: { id: string; tenantId?: string }): Promise<ApiKeyRow | undefined> {
-  const where = p.tenantId ? and(eq(apiKeys.id, p.id), eq(apiKeys.tenantId, p.tenantId)) : eq(apiKeys.id, p.id);
-  const [row] = await db.select().from(apiKeys).where(where).limit(1).for('update');
+  const [row] = await db.select().from(apiKeys).where(byId(p)).limit(1).for('update');
   return row;
 }
 
@@ -42,11 +65,7 @@ export async function setApiKeyExpiry(db: DbOrTx, p: { id: string; expiresAt: Da
   return row!;
 }
 
-export async function revokeTenantApiKey(db: DbOrTx, p: { id: string; tenantId: string; now: Date }): Promise<ApiKeyRow | undefined> {
-  const [row] = await db
-    .update(apiKeys)
-    .set({ revokedAt: p.now })
-    .where(and(eq(apiKeys.id, p.id), eq(apiKeys.tenantId, p.tenantId)))
-    .returning();
+export async function revokeApiKey(db: DbOrTx, p: { id: string; tenantId?: string; now: Date }): Promise<ApiKeyRow | undefined> {
+  const [row] = await db.update(apiKeys).set({ revokedAt: p.now }).where(byId(p)).returning();
   return row;
 }
