@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { count, eq, inArray, sql } from 'drizzle-orm';
-import { loadConfig } from '../server/config.ts';
+import { loadConfig } from '../server/config/index.ts';
 import { createDb, runMigrations } from '../server/db/index.ts';
 import { artifacts, events, tenants } from '../server/db/schema/index.ts';
 import type { Deps } from '../server/deps.ts';

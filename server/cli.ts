@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CofferClient, createCofferClient } from '../client/src/index.ts';
 import { CLEANUP_JOBS, type CleanupJob, type CleanupRun } from '../shared/schemas/lifecycle.ts';
-import { loadConfig } from './config.ts';
+import { loadConfig } from './config/index.ts';
 import { loadOrCreateSecrets } from './secrets.ts';
 
 const USAGE = `usage: npm run coffer-admin -- <command> [options]

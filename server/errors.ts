@@ -1,5 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { COFFER_ERROR_CODES, type CofferErrorCode } from '../shared/errors.ts';
+import { causeChain } from '../shared/retry.ts';
 import { classifyPgError } from './db/pg-errors.ts';
 
 /** What services and storage backends throw. `message` is shown to the caller, so it must say what to fix and never carry secrets. */
@@ -24,10 +25,9 @@ export const notFound = (what: string) => new CofferError('NOT_FOUND', `${what} 
 const DB_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006']);
 
 function isDatabaseDown(err: unknown): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const code = (e as { code?: unknown }).code;
+  for (const { code, message } of causeChain(err)) {
     if (typeof code === 'string' && DB_DOWN_CODES.has(code)) return true;
-    if (/Connection terminated|timeout exceeded when trying to connect/i.test(e.message)) return true;
+    if (typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect/i.test(message)) return true;
   }
   return false;
 }

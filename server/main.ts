@@ -1,15 +1,14 @@
 import { buildApp } from './app.ts';
-import { type Config, loadConfig } from './config.ts';
+import { type Config, loadConfig, withSecrets } from './config/index.ts';
 import { createDb, runMigrations } from './db/index.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.ts';
 import { createEventHub } from './events/hub.ts';
 import { createPgPubSub } from './events/pubsub.ts';
-import { scheduleEventRetention } from './events/retention.ts';
 import { startCleanupScheduler } from './lifecycle/scheduler.ts';
 import { loadOrCreateSecrets } from './secrets.ts';
 import { createStorage } from './storage/index.ts';
 
-function readConfig(): Config {
+function readConfig(): Readonly<Config> {
   try {
     return loadConfig();
   } catch (err) {
@@ -21,10 +20,9 @@ function readConfig(): Config {
 let embedded: EmbeddedPostgres | undefined;
 
 async function main(): Promise<void> {
-  const config = readConfig();
-  const { secrets, created, path } = await loadOrCreateSecrets(config.dataDir);
-  config.adminToken ??= secrets.adminToken;
-  config.signingSecret ??= secrets.signingSecret;
+  const fromEnv = readConfig();
+  const { secrets, created, path } = await loadOrCreateSecrets(fromEnv.dataDir);
+  const config = withSecrets(fromEnv, secrets);
 
   if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.dataDir, secrets.postgresPassword);
   const databaseUrl = config.databaseUrl ?? embedded!.url;
@@ -37,13 +35,6 @@ async function main(): Promise<void> {
   const events = createEventHub(db, createPgPubSub({ url: databaseUrl, onError: (err) => onListenerError(err) }));
   const app = await buildApp({ config, db, storage, events, now: () => new Date() });
   onListenerError = (err) => app.log.warn({ err }, 'event listener lost its database connection; reconnecting');
-  const stopRetention = scheduleEventRetention(db, {
-    retentionDays: config.eventRetentionDays,
-    now: () => new Date(),
-    onResult: (deleted, err) =>
-      err ? app.log.error({ err }, 'event retention failed') : deleted && app.log.info({ deleted }, 'pruned old events'),
-  });
-
   const stopCleanup = startCleanupScheduler(
     { config, db, storage, events, now: () => new Date() },
     {
@@ -59,7 +50,6 @@ async function main(): Promise<void> {
     app.log.info({ signal }, 'shutting down: draining requests and closing sockets');
     // app.close() closes every WebSocket (clients reconnect to another instance and resume);
     // closing the hub afterwards ends any subscription generator still running.
-    stopRetention();
     stopCleanup();
     await app.close().catch((err) => app.log.error({ err }, 'error while closing the server'));
     await events.close().catch(() => {});

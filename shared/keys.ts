@@ -22,8 +22,16 @@ export function extensionFor(contentType: string): string {
   return EXT_BY_TYPE[base] ?? 'bin';
 }
 
+/** Every object Coffer writes lives under this prefix. */
+export const TENANTS_PREFIX = 'tenants/';
+
 export function tenantPrefix(tenantId: string): string {
-  return `tenants/${tenantId}/`;
+  return `${TENANTS_PREFIX}${tenantId}/`;
+}
+
+/** The tenant whose prefix `key` is under, or null for a key outside the layout. */
+export function tenantOfKey(key: string): string | null {
+  return /^tenants\/([0-9a-f-]{36})\//.exec(key)?.[1] ?? null;
 }
 
 /** `tenants/<tenantId>/<kind>/<YYYY>/<MM>/<DD>/<id>.<ext>`, dated in UTC. */

@@ -3,7 +3,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { StorageConfig } from '../../server/config.ts';
+import type { StorageConfig } from '../../server/config/index.ts';
 import { startEmbeddedPostgres } from '../../server/embedded-postgres.ts';
 import { startTestS3 } from '../../test/support/s3-server.ts';
 

@@ -1,4 +1,5 @@
 import { TRPCClientError } from '@trpc/client';
+import { describeZodError, type FlatZodError } from '../../shared/zod-issues.ts';
 // The client's source entry, as test/support does: the console is bundled from the same
 // browser-safe code the package ships, whatever its build step produces for npm.
 import { type CofferClient, createCofferClient } from '../src/index.ts';
@@ -15,18 +16,15 @@ export const storeKey = (key: string | null) => (key ? sessionStorage.setItem(KE
 /** Same origin only: the console never sends the key anywhere but the server that served it. */
 export const connect = (token: string): CofferClient => createCofferClient({ url: location.origin, token });
 
-type ZodFlat = { formErrors: string[]; fieldErrors: Record<string, string[] | undefined> };
-
 /**
  * The API's own message (it says what to fix). For refused input, tRPC's message is the raw
  * issue list, so the server's flattened zod errors read better: "kind: Too big: …".
  */
 export function errorMessage(err: unknown): string {
   if (!(err instanceof TRPCClientError)) return err instanceof Error ? err.message : String(err);
-  const zod = (err.data as { zodError?: ZodFlat | null } | undefined)?.zodError;
+  const zod = (err.data as { zodError?: FlatZodError | null } | undefined)?.zodError;
   if (!zod) return err.message || 'request failed';
-  const fields = Object.entries(zod.fieldErrors).map(([field, msgs]) => `${field}: ${(msgs ?? []).join('; ')}`);
-  return [...zod.formErrors, ...fields].join('. ') || err.message;
+  return describeZodError(zod).join('. ') || err.message;
 }
 
 const codeOf = (err: unknown) => (err instanceof TRPCClientError ? (err.data as { code?: string } | undefined)?.code : undefined);

@@ -5,7 +5,7 @@
  * The declarations are where the work is: the client's sources name the server's AppRouter and
  * shared/'s zod-inferred types, whose declarations lead to the server Context (drizzle, pg,
  * Fastify) and to zod. `wireTypes` resolves those imports to client/src/wire.ts, which spells
- * the same types off server/routers/public.ts, and `assertSelfContained` fails the build if
+ * the same types off server/routers/client-view.ts, and `assertSelfContained` fails the build if
  * anything of the server, drizzle, pg, Fastify or zod is still referenced.
  */
 import { execFileSync } from 'node:child_process';
@@ -41,8 +41,8 @@ function wireTypes(): Plugin {
       if (!importer || !source.startsWith('.')) return null;
       const target = resolve(dirname(importer), source);
       if (REDIRECTED.some((re) => re.test(target))) return wire;
-      // Everything else of the server must stay out; public.ts is the one file written for it.
-      if (target.startsWith(join(types, 'server')) && !/routers[/\\]public(\.d)?\.ts$/.test(target)) {
+      // Everything else of the server must stay out; client-view.ts is the one file written for it.
+      if (target.startsWith(join(types, 'server')) && !/routers[/\\]client-view(\.d)?\.ts$/.test(target)) {
         this.error(`${importer} imports ${source}: server declarations cannot go into the client package`);
       }
       const dtsPath = target.replace(/\.ts$/, '.d.ts');

@@ -1,5 +1,6 @@
 import { type TRPCClient, TRPCClientError } from '@trpc/client';
 import type { AppRouter, RouterOutputs } from '../../server/routers/_app.ts';
+import { backoffMs } from '../../shared/retry.ts';
 import type { EventFilter } from '../../shared/schemas/event-stream.ts';
 import type { CofferEvent } from '../../shared/schemas/events.ts';
 
@@ -39,7 +40,7 @@ function isRetryable(err: unknown): boolean {
   return data?.code === undefined || data.code === 'SERVICE_UNAVAILABLE' || data.cofferCode === 'SLOW_CONSUMER';
 }
 
-const backoff = (attempt: number) => Math.min(10_000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
+const backoff = (attempt: number) => backoffMs(attempt, { baseMs: 250, maxMs: 10_000 });
 
 /**
  * The caller's events as an async iterator that never skips or repeats one. wsLink already

@@ -3,6 +3,7 @@ import superjson from 'superjson';
 import type { AppRouter } from '../../server/routers/_app.ts';
 import { DEFAULT_MAX_BATCH_SIZE } from '../../shared/constants.ts';
 import type { CofferErrorCode } from '../../shared/errors.ts';
+import type { FlatZodError } from '../../shared/zod-issues.ts';
 import {
   type EventStreamFilter,
   type EventsOptions,
@@ -13,8 +14,7 @@ import {
   type WaitOptions,
   waitUntilReady,
 } from './events.ts';
-import { networkRetryLink } from './network-retry-link.ts';
-import { rateLimitRetryLink } from './retry-link.ts';
+import { cofferRetryLink } from './retry-link.ts';
 import { prepareBytes, type UploadFn, uploadWith } from './upload.ts';
 
 export { COFFER_ERROR_CODES, type CofferErrorCode } from '../../shared/errors.ts';
@@ -27,7 +27,6 @@ export {
   type ReadyVersion,
   type WaitOptions,
 } from './events.ts';
-export { networkRetryLink } from './network-retry-link.ts';
 export {
   DEFAULT_OFFLOAD_THRESHOLD,
   isOffloaded,
@@ -37,6 +36,7 @@ export {
   offloadMetadata,
   resolveMetadata,
 } from './offload.ts';
+export { cofferRetryLink, type RetryOptions } from './retry-link.ts';
 export { type ByteSource, type SendOptions, sendToInstructions, TransferError, type TransferProgress } from './transfer.ts';
 export {
   completeTransfer,
@@ -110,8 +110,7 @@ export function createCofferClient(opts: CofferClientOptions): CofferClient {
   });
   const client = createTRPCClient<AppRouter>({
     links: [
-      rateLimitRetryLink(),
-      networkRetryLink(),
+      cofferRetryLink(),
       wsClient
         ? splitLink({
             condition: (op) => op.type === 'subscription',
@@ -139,7 +138,7 @@ export interface CofferErrorShape {
   cofferCode: CofferErrorCode | null;
   httpStatus: number;
   /** On BAD_REQUEST from input validation: z.flattenError of the zod issues. */
-  zodError: { formErrors: string[]; fieldErrors: Record<string, string[] | undefined> } | null;
+  zodError: FlatZodError | null;
   /** On TOO_MANY_REQUESTS: seconds until a retry can succeed. */
   retryAfterSeconds: number | null;
 }

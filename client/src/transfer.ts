@@ -1,3 +1,4 @@
+import { backoffMs } from '../../shared/retry.ts';
 import type { UploadInstructions } from '../../shared/schemas/upload.ts';
 
 /** Runtime-safe in browsers: no Node imports here. Node-only sources live in node-source.ts. */
@@ -141,7 +142,7 @@ async function putWithRetry(
     if (outcome.ok) return outcome.etag;
     if (signal?.aborted) throw signal.reason;
     if (!outcome.retryable || attempt >= retries) throw outcome.error;
-    await sleep(backoffMs(attempt), signal);
+    await sleep(backoffMs(attempt, { baseMs: 250, maxMs: 8_000 }), signal);
   }
 }
 
@@ -175,7 +176,6 @@ const causeOf = (err: unknown) => {
 };
 
 /** 250 ms, 500 ms, 1 s, ... with jitter, so parallel parts that failed together don't retry in lockstep. */
-const backoffMs = (attempt: number) => 250 * 2 ** attempt * (0.75 + Math.random() * 0.5);
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

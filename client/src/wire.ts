@@ -1,11 +1,11 @@
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
-import type { PublicAppRouter } from '../../server/routers/public.ts';
+import type { PublicAppRouter } from '../../server/routers/client-view.ts';
 import type * as shared from '../../shared/index.ts';
 import type { EventFilter as SharedEventFilter } from '../../shared/schemas/event-stream.ts';
 
 /**
  * The wire types the published package speaks, all derived from PublicAppRouter (the server's
- * router with its context type cut off; see server/routers/public.ts). The shared/ schema
+ * router with its context type cut off; see server/routers/client-view.ts). The shared/ schema
  * modules declare their types as `z.infer<typeof schema>`, whose declarations need zod's own;
  * these are the same types read back off the router, which declaration emit prints as plain
  * object types. The package build resolves the client's imports of server/routers/_app and

@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
+import { ADVISORY_LOCKS } from './locks.ts';
 import * as schema from './schema/index.ts';
 
 export type Db = NodePgDatabase<typeof schema>;
@@ -48,15 +49,12 @@ function withAppRole(url: string): string {
   return u.toString();
 }
 
-/** Arbitrary constant: the advisory lock that serialises migrations across instances starting together. */
-const MIGRATION_LOCK = 0x0c0ffe5;
-
 /** Applies drizzle/migrations on one dedicated connection. drizzle's migrator takes no lock, so we do. */
 export async function runMigrations(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await client.query('select pg_advisory_lock($1)', [ADVISORY_LOCKS.migrations]);
     // Migrations run as the owner, past row-level security (coffer_system policy), so a data
     // migration sees every tenant's rows. This connection is not the pool's: it stays the owner.
     await client.query(`select set_config('app.bypass_rls', 'on', false)`);

@@ -1,4 +1,5 @@
 import type { CofferErrorCode } from '../../shared/errors.ts';
+import { causeChain } from '../../shared/retry.ts';
 
 /**
  * What a Postgres error that no service handled means for the caller, by SQLSTATE. Their raw
@@ -24,9 +25,6 @@ export function classifyPgError(err: unknown): { code: CofferErrorCode; message:
 
 /** drizzle wraps driver errors (DrizzleQueryError), so the SQLSTATE may sit a few causes down. */
 function findSqlState(err: unknown): string | undefined {
-  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
-  }
+  for (const { code } of causeChain(err)) if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
   return undefined;
 }

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { EVENTS_CHANNEL } from '../db/queries/events.ts';
+import { backoffMs } from '../../shared/retry.ts';
+import { decodeNotification, EVENTS_CHANNEL } from './notification.ts';
 
 /**
  * What the listener tells its subscribers. `reconnected` means notifications may have been
@@ -102,16 +103,13 @@ class PgPubSub implements PubSub {
     if (err) this.opts.onError?.(err);
     const min = this.opts.minBackoffMs ?? 100;
     const max = this.opts.maxBackoffMs ?? 5_000;
-    const delay = Math.min(max, min * 2 ** this.attempt++) * (0.5 + Math.random() / 2);
+    const delay = backoffMs(this.attempt++, { baseMs: min, maxMs: max });
     this.timer = setTimeout(() => void this.connect(), delay);
   }
 
   private onNotification(n: pg.Notification): void {
-    const payload = n.payload ?? '';
-    const sep = payload.lastIndexOf(':');
-    const id = Number(payload.slice(sep + 1));
-    if (sep <= 0 || !Number.isSafeInteger(id)) return; // not ours: ignore rather than guess
-    this.emit({ type: 'notify', tenantId: payload.slice(0, sep), id });
+    const pointer = decodeNotification(n.payload ?? '');
+    if (pointer) this.emit({ type: 'notify', ...pointer });
   }
 
   private emit(message: PubSubMessage): void {

@@ -1,8 +1,9 @@
-import { GetBucketLifecycleConfigurationCommand, type LifecycleRule, PutBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3';
-import type { Config } from '../config.ts';
+import type { LifecycleRule } from '@aws-sdk/client-s3';
+import { TENANTS_PREFIX } from '../../shared/keys.ts';
+import type { Config } from '../config/index.ts';
 import { CofferError } from '../errors.ts';
-import { createS3Client } from '../storage/s3.ts';
-import { toStorageError } from '../storage/s3-errors.ts';
+import { S3Storage } from '../storage/s3.ts';
+import type { Storage } from '../storage/types.ts';
 
 const RULE_ID = 'coffer-abort-incomplete-uploads';
 const DAY_SECONDS = 24 * 60 * 60;
@@ -21,7 +22,7 @@ export function bucketLifecycle(config: Config) {
         {
           ID: RULE_ID,
           Status: 'Enabled' as const,
-          Filter: { Prefix: 'tenants/' },
+          Filter: { Prefix: TENANTS_PREFIX },
           AbortIncompleteMultipartUpload: { DaysAfterInitiation: days },
         },
       ],
@@ -40,41 +41,16 @@ export function bucketLifecycle(config: Config) {
  * Puts the rule on the bucket (S3 backends only). PutBucketLifecycleConfiguration replaces the
  * whole configuration, so the bucket's other rules are read first and kept.
  */
-export async function applyBucketLifecycle(config: Config): Promise<{ applied: true; rules: string[] }> {
-  if (config.storage.kind !== 's3')
+export async function applyBucketLifecycle(config: Config, storage: Storage): Promise<{ applied: true; rules: string[] }> {
+  if (!(storage instanceof S3Storage)) {
     throw new CofferError(
       'PRECONDITION',
       'bucket lifecycle rules exist only on S3-compatible storage; this deployment stores bytes on disk',
     );
-  const client = createS3Client(config.storage);
-  const Bucket = config.storage.bucket;
-  try {
-    const existing = await client.send(new GetBucketLifecycleConfigurationCommand({ Bucket })).then(
-      (r) => r.Rules ?? [],
-      (err: unknown) => (isNoLifecycle(err) ? [] : Promise.reject(err)),
-    );
-    const ours = bucketLifecycle(config).configuration.Rules as LifecycleRule[];
-    const Rules = [...existing.filter((r) => r.ID !== RULE_ID), ...ours];
-    await client.send(new PutBucketLifecycleConfigurationCommand({ Bucket, LifecycleConfiguration: { Rules } }));
-    return { applied: true, rules: Rules.map((r) => r.ID ?? '(unnamed)') };
-  } catch (err) {
-    if (isNotImplemented(err))
-      throw new CofferError(
-        'PRECONDITION',
-        'this S3 backend does not support bucket lifecycle configuration; abort stale multipart uploads with the stale-uploads job',
-        { cause: err },
-      );
-    throw err instanceof CofferError ? err : toStorageError(err, 'object');
-  } finally {
-    client.destroy();
   }
-}
-
-/** s3rver and some gateways answer 501 NotImplemented for bucket lifecycle calls. */
-function isNotImplemented(err: unknown): boolean {
-  return (err as { name?: string }).name === 'NotImplemented';
-}
-
-function isNoLifecycle(err: unknown): boolean {
-  return (err as { name?: string }).name === 'NoSuchLifecycleConfiguration';
+  const existing = await storage.lifecycleRules();
+  const ours = bucketLifecycle(config).configuration.Rules as LifecycleRule[];
+  const Rules = [...existing.filter((r) => r.ID !== RULE_ID), ...ours];
+  await storage.putLifecycleRules(Rules);
+  return { applied: true, rules: Rules.map((r) => r.ID ?? '(unnamed)') };
 }

@@ -1,5 +1,6 @@
 import type { CleanupJob, CleanupRun } from '../../shared/schemas/lifecycle.ts';
 import type { Deps } from '../deps.ts';
+import { runEventLog } from './event-log.ts';
 import type { JobContext } from './job-context.ts';
 import { withJobLock } from './lock.ts';
 import { runOrphanDiffPacks, runOrphanObjects } from './orphans.ts';
@@ -12,6 +13,7 @@ const JOBS: Record<CleanupJob, (job: JobContext) => Promise<void>> = {
   'orphan-diff-packs': runOrphanDiffPacks,
   'orphan-objects': runOrphanObjects,
   'stale-uploads': runStaleUploads,
+  'event-log': runEventLog,
 };
 
 /** S3 DeleteObjects takes at most 1,000 keys. */

@@ -1,8 +1,6 @@
 import type pg from 'pg';
 import type { Db } from '../db/index.ts';
-
-/** First key of the two-key advisory locks of cleanup jobs; the second is hashtext(job). */
-const JOB_LOCK_NAMESPACE = 0x0c1e;
+import { ADVISORY_LOCKS } from '../db/locks.ts';
 
 /**
  * Runs `fn` while holding a session-level advisory lock on a dedicated connection, or returns
@@ -17,11 +15,15 @@ export async function withJobLock<T>(db: Db, job: string, fn: () => Promise<T>):
   let locked = false;
   let broken = false;
   try {
-    const r = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as locked', [JOB_LOCK_NAMESPACE, job]);
+    const r = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as locked', [
+      ADVISORY_LOCKS.cleanupJobs,
+      job,
+    ]);
     locked = r.rows[0]?.locked === true;
     return locked ? await fn() : null;
   } finally {
-    if (locked) await client.query('select pg_advisory_unlock($1, hashtext($2))', [JOB_LOCK_NAMESPACE, job]).catch(() => (broken = true));
+    if (locked)
+      await client.query('select pg_advisory_unlock($1, hashtext($2))', [ADVISORY_LOCKS.cleanupJobs, job]).catch(() => (broken = true));
     // A connection that could not unlock is destroyed, not pooled: closing it releases the lock.
     client.release(broken);
   }

@@ -1,10 +1,7 @@
+import { TENANTS_PREFIX, tenantOfKey } from '../../shared/keys.ts';
 import { expireArtifacts } from './expire.ts';
 import type { JobContext } from './job-context.ts';
 import { orphanPackPage, ownedKeys } from './queries.ts';
-
-/** Every object Coffer writes lives under this prefix (shared/keys.ts). */
-const TENANTS_PREFIX = 'tenants/';
-const TENANT_OF_KEY = /^tenants\/([0-9a-f-]{36})\//;
 
 /** Diff packs whose from- or to-version no longer exists: removed like any expired artifact. */
 export async function runOrphanDiffPacks(job: JobContext): Promise<void> {
@@ -46,5 +43,5 @@ export async function runOrphanObjects(job: JobContext): Promise<void> {
 
 /** Keys outside the layout are tallied under a placeholder that is never a tenant (no event). */
 function tenantOf(key: string): string {
-  return TENANT_OF_KEY.exec(key)?.[1] ?? '00000000-0000-0000-0000-000000000000';
+  return tenantOfKey(key) ?? '00000000-0000-0000-0000-000000000000';
 }

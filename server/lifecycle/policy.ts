@@ -3,34 +3,9 @@
  * Nothing else in the code base decides what expires.
  */
 
+import { DEFAULT_POLICY, type RetentionPolicy, type SnapshotRules } from '../config/retention.ts';
+
 const DAY_MS = 24 * 60 * 60 * 1000;
-
-export interface SnapshotRules {
-  /** Ordinary build snapshots. */
-  regularDays: number;
-  /** The first snapshot of each calendar month (UTC) per project. */
-  firstOfMonthDays: number;
-  /** The first snapshot of each calendar year per project: null keeps it forever. */
-  firstOfYearDays: number | null;
-}
-
-export interface RetentionPolicy {
-  snapshots: SnapshotRules;
-  /** Per-plan changes to `snapshots` (e.g. premium keeps monthly firsts longer); plans not named use `snapshots`. */
-  snapshotsByPlan: Record<string, Partial<SnapshotRules>>;
-  /** TTL in days of tenant artifacts (transcripts, traces, ...) per plan and kind; null: kept. `*` is any other kind. */
-  artifactTtlDays: Record<string, Record<string, number | null>>;
-}
-
-export const DEFAULT_POLICY: RetentionPolicy = {
-  snapshots: { regularDays: 30, firstOfMonthDays: 365, firstOfYearDays: null },
-  snapshotsByPlan: {},
-  artifactTtlDays: {
-    free: { '*': 90 },
-    pro: { '*': 365 },
-    premium: { '*': null },
-  },
-};
 
 /** Kinds whose lifetime is governed by versions and packs, never by the artifact TTL. */
 export const VERSIONED_KINDS = new Set(['build_snapshot', 'diff_pack']);
@@ -96,22 +71,6 @@ export function artifactTtlDays(plan: string, kind: string, policy: RetentionPol
   const rules = policy.artifactTtlDays[plan] ?? policy.artifactTtlDays.free ?? {};
   const ttl = rules[kind] ?? rules['*'];
   return ttl === undefined ? null : ttl;
-}
-
-/** What a deployment may override (COFFER_RETENTION_POLICY): any subset, merged over the defaults. */
-export interface PolicyOverride {
-  snapshots?: Partial<SnapshotRules>;
-  snapshotsByPlan?: Record<string, Partial<SnapshotRules>>;
-  artifactTtlDays?: Record<string, Record<string, number | null>>;
-}
-
-/** Merges field by field, so `{"artifactTtlDays":{"free":{"agent_trace":7}}}` keeps free's `*` rule. */
-export function mergePolicy(base: RetentionPolicy, o: PolicyOverride = {}): RetentionPolicy {
-  const byPlan = { ...base.snapshotsByPlan };
-  for (const [plan, rules] of Object.entries(o.snapshotsByPlan ?? {})) byPlan[plan] = { ...byPlan[plan], ...rules };
-  const ttl = { ...base.artifactTtlDays };
-  for (const [plan, rules] of Object.entries(o.artifactTtlDays ?? {})) ttl[plan] = { ...ttl[plan], ...rules };
-  return { snapshots: { ...base.snapshots, ...o.snapshots }, snapshotsByPlan: byPlan, artifactTtlDays: ttl };
 }
 
 /** The policy as it applies to one plan: snapshot rules resolved, TTLs of that plan (free's for unknown plans). */

@@ -4,11 +4,11 @@
  * is not tenant-scoped), and each runs through `withSystem`, past row-level security. Reads of one
  * tenant's rows and every write of a tenant's rows and events go through `withTenant`.
  */
-import { and, asc, eq, gt, inArray, ne, notExists, type SQL, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, inArray, lt, ne, notExists, type SQL, sql } from 'drizzle-orm';
 import type { NewCofferEvent } from '../../shared/schemas/events.ts';
-import { type Db, type Tx, withSystem, withTenant } from '../db/index.ts';
-import { appendEvent, EVENTS_CHANNEL } from '../db/queries/events.ts';
+import { type Db, withSystem, withTenant } from '../db/index.ts';
 import { artifacts, diffPacks, events, projects, tenants, versions } from '../db/schema/index.ts';
+import { appendEvents } from '../events/append.ts';
 
 /** What a job needs to know of an artifact it may remove. */
 export const doomedColumns = {
@@ -120,33 +120,6 @@ export async function existingTenants(db: Db, ids: string[]): Promise<Set<string
 }
 
 /**
- * appendEvent for a batch of one tenant's events, in one statement instead of three per event
- * (the sweep writes one event per removed artifact; per-event round trips made it 10x slower).
- * The first event goes through appendEvent itself, which takes the tenant's transaction-level
- * event lock; the lock is held until commit, so the rest are inserted under it, and each gets the
- * NOTIFY appendEvent would send (`<tenantId>:<eventId>`).
- */
-export async function appendEvents(tx: Tx, tenantId: string, list: NewCofferEvent[]): Promise<void> {
-  const [first, ...rest] = list;
-  if (!first) return;
-  await appendEvent(tx, tenantId, first);
-  if (rest.length === 0) return;
-  const rows = rest.map((e) => ({
-    tenantId,
-    type: e.type,
-    artifactId: e.artifactId ?? null,
-    projectId: e.projectId ?? null,
-    versionId: e.versionId ?? null,
-    data: e.data as Record<string, unknown>,
-  }));
-  const ids = (await tx.insert(events).values(rows).returning({ id: events.id })).map((r) => r.id);
-  await tx
-    .select({ sent: sql`pg_notify(${EVENTS_CHANNEL}, ${tenantId} || ':' || ${events.id})` })
-    .from(events)
-    .where(inArray(events.id, ids));
-}
-
-/**
  * Step one of removing artifacts: marks them `deleted` with an `artifact_deleted` event each, in
  * one transaction. Only rows still in one of `from` move; with `skipPinned` (snapshots), those
  * whose version was pinned since they were classified stay. Returns the rows that moved.
@@ -223,6 +196,12 @@ export async function clearUploadIds(db: Db, p: { tenantId: string; ids: string[
       .set({ uploadId: null })
       .where(and(eq(artifacts.tenantId, p.tenantId), inArray(artifacts.id, p.ids), eq(artifacts.status, 'failed'))),
   );
+}
+
+/** How many events were created before `olderThan` (a dry run of the event-log job). */
+export async function countEventsBefore(db: Db, olderThan: Date): Promise<number> {
+  const [row] = await withSystem(db, (tx) => tx.select({ n: count() }).from(events).where(lt(events.createdAt, olderThan)));
+  return row?.n ?? 0;
 }
 
 export const cutoff = (now: Date, days: number) => new Date(now.getTime() - days * 24 * 60 * 60 * 1000);

@@ -1,8 +1,9 @@
 import { and, eq, inArray, lte, notInArray, or, type SQL } from 'drizzle-orm';
+import type { RetentionPolicy } from '../config/retention.ts';
 import { artifacts, tenants } from '../db/schema/index.ts';
 import { expireArtifacts, finishDeleted } from './expire.ts';
 import type { JobContext } from './job-context.ts';
-import { artifactTtlDays, classifySnapshots, policyForPlan, type RetentionPolicy, VERSIONED_KINDS } from './policy.ts';
+import { artifactTtlDays, classifySnapshots, policyForPlan, VERSIONED_KINDS } from './policy.ts';
 import { artifactPageWithPlan, cutoff, type Doomed, projectsWithSnapshots, readySnapshots } from './queries.ts';
 
 /** Projects classified per page of the project walk. */

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { and, desc, eq, gt } from 'drizzle-orm';
 import type { CleanupJob, CleanupRun } from '../../shared/schemas/lifecycle.ts';
 import { type Db, withTenant } from '../db/index.ts';
-import { appendEvent } from '../db/queries/events.ts';
 import { cleanupRuns } from '../db/schema/index.ts';
 import type { Deps } from '../deps.ts';
+import { appendEvent } from '../events/append.ts';
 import { existingTenants } from './queries.ts';
 
 const MAX_ERROR_MESSAGES = 20;
@@ -42,6 +42,11 @@ export class RunStats implements Tally {
     const t = this.of(tenantId);
     t.deleted += 1;
     t.bytesFreed += bytes;
+  }
+  /** Removals that belong to no tenant's data (event-log rows): counted, never announced. */
+  pruned(n: number): void {
+    this.examined += n;
+    this.deleted += n;
   }
   error(err: unknown): void {
     this.errorCount += 1;

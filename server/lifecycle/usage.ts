@@ -1,10 +1,10 @@
 import { and, count, eq, gt, inArray, sql, sum } from 'drizzle-orm';
 import type { Usage } from '../../shared/schemas/lifecycle.ts';
+import type { LifecycleConfig } from '../config/index.ts';
 import { type DbOrTx, withSystem } from '../db/index.ts';
 import { artifacts, tenants, usageAlerts } from '../db/schema/index.ts';
 import type { Deps } from '../deps.ts';
 import type { TenantScope } from '../tenant-scope.ts';
-import type { LifecycleConfig } from './config.ts';
 import { lifecycleLog } from './log.ts';
 import { cutoff } from './queries.ts';
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import type { GuardConfig } from '../config.ts';
+import type { GuardConfig } from '../config/index.ts';
 import { CofferError } from '../errors.ts';
 import { createSubscriptionSlots, type SubscriptionSlots } from './subscription-slots.ts';
 import { createTokenBucket, type TokenBucketLimiter } from './token-bucket.ts';

@@ -25,5 +25,7 @@ export const storageRouter = router({
     .output(s.cleanupRunsOutput)
     .query(async ({ ctx, input }) => ({ items: await listRuns(ctx.deps.db, input.limit) })),
   bucketLifecycle: adminProcedure.output(s.bucketLifecycleOutput).query(({ ctx }) => bucketLifecycle(ctx.deps.config)),
-  applyBucketLifecycle: adminProcedure.output(s.applyBucketLifecycleOutput).mutation(({ ctx }) => applyBucketLifecycle(ctx.deps.config)),
+  applyBucketLifecycle: adminProcedure
+    .output(s.applyBucketLifecycleOutput)
+    .mutation(({ ctx }) => applyBucketLifecycle(ctx.deps.config, ctx.deps.storage)),
 });

@@ -1,11 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { MAX_URL_EXPIRY_SECONDS } from '../../shared/constants.ts';
 import { artifactKey, extensionFor } from '../../shared/keys.ts';
 import type { ListArtifactsInput, PutArtifactInput } from '../../shared/schemas/artifact.ts';
 import * as q from '../db/queries/artifacts.ts';
-import { appendEvent } from '../db/queries/events.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
+import { appendEvent } from '../events/append.ts';
 import type { TenantScope } from '../tenant-scope.ts';
 import { byCreation, toPage } from './paging.ts';
 
@@ -173,8 +172,16 @@ export function downloadFilename(row: q.ArtifactRow): string {
 export async function getDownloadUrl(deps: Deps, tenant: TenantScope, input: { id: string; expiresIn?: number }) {
   const row = await getRow(tenant, input.id);
   requireReady(row);
-  const expiresIn = Math.min(input.expiresIn ?? deps.config.limits.downloadUrlExpiry, MAX_URL_EXPIRY_SECONDS);
   const filename = downloadFilename(row);
-  const url = await deps.storage.presignGet(row.storageKey, { expiresIn, filename, contentType: row.contentType });
-  return { url, expiresAt: new Date(deps.now().getTime() + expiresIn * 1000), filename, sizeBytes: row.sizeBytes };
+  return { ...(await presignDownload(deps, row, filename, input.expiresIn)), filename, sizeBytes: row.sizeBytes };
+}
+
+/**
+ * A signed GET for a stored object, served as an attachment named `filename`. The 7-day presign
+ * limit is enforced where expiries enter: COFFER_*_URL_EXPIRY in config, `expiresIn` in the input schema.
+ */
+export async function presignDownload(deps: Deps, obj: { storageKey: string; contentType: string }, filename: string, expiresIn?: number) {
+  const secs = expiresIn ?? deps.config.limits.downloadUrlExpiry;
+  const url = await deps.storage.presignGet(obj.storageKey, { expiresIn: secs, filename, contentType: obj.contentType });
+  return { url, expiresAt: new Date(deps.now().getTime() + secs * 1000) };
 }

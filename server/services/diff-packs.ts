@@ -4,13 +4,13 @@ import type { PutDiffPackInput } from '../../shared/schemas/version.ts';
 import type { Tx } from '../db/index.ts';
 import { deleteArtifactRow } from '../db/queries/artifacts.ts';
 import * as q from '../db/queries/diff-packs.ts';
-import { appendEvent } from '../db/queries/events.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
+import { appendEvent } from '../events/append.ts';
 import type { TenantScope } from '../tenant-scope.ts';
+import { presignDownload } from './artifacts.ts';
 import { createUpload } from './uploads.ts';
-import { presignDownload } from './version-downloads.ts';
 import { loadVersion } from './versions.ts';
 
 type Pair = { fromVersionId: string; toVersionId: string };

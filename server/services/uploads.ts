@@ -4,9 +4,9 @@ import { artifactKey } from '../../shared/keys.ts';
 import type { CompleteUploadInput, CreateUploadInput, UploadInstructions } from '../../shared/schemas/upload.ts';
 import type { Tx } from '../db/index.ts';
 import * as q from '../db/queries/artifacts.ts';
-import { appendEvent } from '../db/queries/events.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError } from '../errors.ts';
+import { appendEvent } from '../events/append.ts';
 import type { TenantScope } from '../tenant-scope.ts';
 import { assertKind, getRow, markFailed, markReady, toArtifact } from './artifacts.ts';
 
@@ -242,9 +242,9 @@ function completedAgain(row: q.ArtifactRow, sha256: string | undefined) {
   return toArtifact(row);
 }
 
-/** AWS S3 and R2 refuse a PUT whose body does not match its signed x-amz-checksum-sha256; Ceph 16 and s3rver don't. Only bound when declared at creation. */
+/** Only when the backend checks a signed sha256 (Storage.verifiesSha256OnPut) and it was bound at creation: a single PUT with a declared sha256. */
 function trustsBackendChecksum(deps: Deps, row: q.ArtifactRow): boolean {
-  return deps.config.storage.kind === 's3' && deps.config.storage.trustChecksum && !row.uploadId && row.sha256 !== PENDING_SHA256;
+  return deps.storage.verifiesSha256OnPut && !row.uploadId && row.sha256 !== PENDING_SHA256;
 }
 
 async function hashObject(deps: Deps, key: string): Promise<string> {

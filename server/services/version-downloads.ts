@@ -1,19 +1,12 @@
-import { MAX_URL_EXPIRY_SECONDS } from '../../shared/constants.ts';
 import type { VersionDownload, VersionDownloadReady, VersionStatus } from '../../shared/schemas/version.ts';
-import { appendEvent } from '../db/queries/events.ts';
 import { lockProject, setCurrentVersion } from '../db/queries/projects.ts';
 import type { VersionView } from '../db/queries/versions.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError } from '../errors.ts';
+import { appendEvent } from '../events/append.ts';
 import type { TenantScope } from '../tenant-scope.ts';
+import { presignDownload } from './artifacts.ts';
 import { latestReady, loadVersion, present, requireProject, versionStatus } from './versions.ts';
-
-/** A signed GET for a stored object, served as an attachment named `filename`. */
-export async function presignDownload(deps: Deps, obj: { storageKey: string; contentType: string }, filename: string, expiresIn?: number) {
-  const secs = Math.min(expiresIn ?? deps.config.limits.downloadUrlExpiry, MAX_URL_EXPIRY_SECONDS);
-  const url = await deps.storage.presignGet(obj.storageKey, { expiresIn: secs, filename, contentType: obj.contentType });
-  return { url, expiresAt: new Date(deps.now().getTime() + secs * 1000) };
-}
 
 async function readyDownload(deps: Deps, view: VersionView, filename: string, expiresIn?: number): Promise<VersionDownloadReady> {
   const s = view.snapshot!; // callers checked the version is ready

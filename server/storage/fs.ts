@@ -4,7 +4,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } f
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { StorageConfig } from '../config.ts';
+import type { StorageConfig } from '../config/index.ts';
 import { CofferError } from '../errors.ts';
 import { lengthGuard } from './length-guard.ts';
 import { RESERVED_DIRS, resolveKeyPath } from './secure-path.ts';
@@ -24,6 +24,8 @@ const DEFAULT_LIST_LIMIT = 1000;
  */
 export class FsStorage implements Storage {
   readonly backend = 'fs' as const;
+  /** The fs routes do not check a sha256: the service verifies the bytes itself. */
+  readonly verifiesSha256OnPut = false;
   private readonly root: string;
   private readonly tmpDir: string;
 

@@ -1,6 +1,6 @@
-import type { StorageConfig } from '../config.ts';
+import type { StorageConfig } from '../config/index.ts';
 import { FsStorage } from './fs.ts';
-import { createS3Storage } from './s3.ts';
+import { S3Storage } from './s3.ts';
 import { createUrlSigner } from './signed-url.ts';
 import type { Storage } from './types.ts';
 
@@ -19,6 +19,6 @@ export interface CreateStorageOptions {
  * except the app, which mounts server/http/fs-routes.ts for an FsStorage.
  */
 export function createStorage(config: StorageConfig, opts: CreateStorageOptions): Storage {
-  if (config.kind === 's3') return createS3Storage(config);
+  if (config.kind === 's3') return new S3Storage(config);
   return new FsStorage(config, createUrlSigner(opts.signingSecret, opts.publicUrl));
 }

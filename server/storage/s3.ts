@@ -5,22 +5,26 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetBucketLifecycleConfigurationCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  type LifecycleRule,
   ListObjectsV2Command,
   ListPartsCommand,
+  PutBucketLifecycleConfigurationCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { StorageConfig } from '../config.ts';
+import type { StorageConfig } from '../config/index.ts';
+import { CofferError } from '../errors.ts';
 import { attachmentDisposition } from './content-disposition.ts';
 import { lengthGuard } from './length-guard.ts';
 import { storageUnavailable, toStorageError } from './s3-errors.ts';
-import type { Storage } from './types.ts';
+import type { CompletedPart, PresignedPut, PresignGetOptions, PresignPutOptions, Storage } from './types.ts';
 
 type S3Config = Extract<StorageConfig, { kind: 's3' }>;
 
@@ -74,7 +78,6 @@ function stripBucketRootSlash(client: S3Client): void {
     'ListObjectsV2Command',
     'DeleteObjectsCommand',
     'HeadBucketCommand',
-    // server/lifecycle/bucket-lifecycle.ts
     'GetBucketLifecycleConfigurationCommand',
     'PutBucketLifecycleConfigurationCommand',
   ]);
@@ -133,162 +136,211 @@ class BodyFailed extends Error {
  * S3-compatible backend (AWS S3, R2, MinIO, Ceph RGW, s3rver). Every SDK error leaves through
  * toStorageError, so callers only ever see CofferErrors without endpoints or keys in them.
  */
-export function createS3Storage(config: S3Config, opts: S3StorageOptions = {}): Storage {
-  const client = createS3Client(config, opts);
-  const Bucket = config.bucket;
-  const call = async <T>(what: 'object' | 'upload', fn: () => Promise<T>): Promise<T> => {
-    try {
-      return await fn();
-    } catch (err) {
-      throw toStorageError(err, what);
-    }
-  };
+export class S3Storage implements Storage {
+  readonly backend = 's3' as const;
+  /** AWS S3 and R2 refuse a PUT whose body does not match its signed x-amz-checksum-sha256; Ceph 16 and s3rver don't. */
+  readonly verifiesSha256OnPut: boolean;
+  private readonly client: S3Client;
+  private readonly bucket: string;
 
-  const storage: Storage = {
-    backend: 's3',
+  constructor(config: S3Config, opts: S3StorageOptions = {}) {
+    this.client = createS3Client(config, opts);
+    this.bucket = config.bucket;
+    this.verifiesSha256OnPut = config.trustChecksum;
+  }
 
-    put: (Key, body, { contentType, contentLength }) =>
-      call('object', async () => {
-        const length = Buffer.isBuffer(body) ? body.length : contentLength;
-        if (Buffer.isBuffer(body) || (length !== undefined && length <= SINGLE_PUT_MAX)) {
-          await sendStreamed(body, length, (Body, abortSignal) =>
-            client.send(new PutObjectCommand({ Bucket, Key, Body, ContentType: contentType, ContentLength: length }), { abortSignal }),
-          ).catch(async (err: unknown) => {
-            if (!(err instanceof BodyFailed)) throw err;
-            await client.send(new DeleteObjectCommand({ Bucket, Key })).catch(() => {});
-            throw err.failure;
-          });
-          return;
-        }
-        // Upload reads the body itself (so it sees stream errors) and aborts its multipart upload on failure.
-        const Body = length === undefined ? body : pipeline(body, lengthGuard(length), () => {});
-        await new Upload({
-          client,
-          params: { Bucket, Key, Body, ContentType: contentType },
-          partSize: UPLOAD_PART_SIZE,
-          queueSize: 4,
-        }).done();
-      }),
-
-    get: (Key, range) =>
-      call('object', async () => {
-        const Range = range ? `bytes=${range.start}-${range.end ?? ''}` : undefined;
-        const res = await client.send(new GetObjectCommand({ Bucket, Key, Range }));
-        const total = res.ContentRange ? Number(res.ContentRange.split('/')[1]) : res.ContentLength;
-        return { body: res.Body as Readable, sizeBytes: total ?? 0 };
-      }),
-
-    head: (Key) =>
-      call('object', async () => {
-        try {
-          const res = await client.send(new HeadObjectCommand({ Bucket, Key }));
-          return { sizeBytes: res.ContentLength ?? 0, lastModified: res.LastModified };
-        } catch (err) {
-          if (toStorageError(err, 'object').code === 'NOT_FOUND') return null;
-          throw err;
-        }
-      }),
-
-    delete: (Key) => call('object', async () => void (await client.send(new DeleteObjectCommand({ Bucket, Key })))),
-
-    deleteMany: (keys) =>
-      call('object', async () => {
-        for (let i = 0; i < keys.length; i += DELETE_BATCH) {
-          const Objects = keys.slice(i, i + DELETE_BATCH).map((Key) => ({ Key }));
-          const res = await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects, Quiet: true } }));
-          // Per-key failures come back in a 200 response; a missing key is not one of them.
-          if (res.Errors?.length) throw storageUnavailable(res.Errors);
-        }
-      }),
-
-    list: (Prefix, opts = {}) =>
-      call('object', async () => {
-        const res = await client.send(
-          new ListObjectsV2Command({ Bucket, Prefix, ContinuationToken: opts.continuationToken, MaxKeys: opts.limit ?? 1000 }),
-        );
-        const items = (res.Contents ?? []).map((o) => ({
-          key: o.Key!,
-          sizeBytes: o.Size ?? 0,
-          lastModified: o.LastModified ?? new Date(0),
-        }));
-        return { items, nextToken: res.IsTruncated ? res.NextContinuationToken : undefined };
-      }),
-
-    presignGet: (Key, opts) =>
-      call('object', () => {
-        const ResponseContentDisposition = opts.filename === undefined ? undefined : attachmentDisposition(opts.filename);
-        const command = new GetObjectCommand({ Bucket, Key, ResponseContentDisposition, ResponseContentType: opts.contentType });
-        return getSignedUrl(client, command, { expiresIn: opts.expiresIn });
-      }),
-
-    presignPut: (Key, opts) =>
-      call('object', async () => {
-        const checksum = config.trustChecksum && opts.sha256 ? Buffer.from(opts.sha256, 'hex').toString('base64') : undefined;
-        const command = new PutObjectCommand({
-          Bucket,
-          Key,
-          ContentType: opts.contentType,
-          ContentLength: opts.contentLength,
-          ChecksumSHA256: checksum,
+  put(Key: string, body: Readable | Buffer, { contentType, contentLength }: { contentType: string; contentLength?: number }) {
+    const { client, bucket: Bucket } = this;
+    return call('object', async () => {
+      const length = Buffer.isBuffer(body) ? body.length : contentLength;
+      if (Buffer.isBuffer(body) || (length !== undefined && length <= SINGLE_PUT_MAX)) {
+        await sendStreamed(body, length, (Body, abortSignal) =>
+          client.send(new PutObjectCommand({ Bucket, Key, Body, ContentType: contentType, ContentLength: length }), { abortSignal }),
+        ).catch(async (err: unknown) => {
+          if (!(err instanceof BodyFailed)) throw err;
+          await client.send(new DeleteObjectCommand({ Bucket, Key })).catch(() => {});
+          throw err.failure;
         });
-        const url = await getSignedUrl(client, command, {
-          expiresIn: opts.expiresIn,
-          signableHeaders: new Set(['content-type', 'content-length']),
-          // Kept as a signed header: in the query string most servers would not compare it with the body.
-          unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
-        });
-        const headers: Record<string, string> = { 'content-type': opts.contentType };
-        if (checksum) headers['x-amz-checksum-sha256'] = checksum;
-        return { url, headers };
-      }),
+        return;
+      }
+      // Upload reads the body itself (so it sees stream errors) and aborts its multipart upload on failure.
+      const Body = length === undefined ? body : pipeline(body, lengthGuard(length), () => {});
+      await new Upload({
+        client,
+        params: { Bucket, Key, Body, ContentType: contentType },
+        partSize: UPLOAD_PART_SIZE,
+        queueSize: 4,
+      }).done();
+    });
+  }
 
-    createMultipart: (Key, { contentType }) =>
-      call('object', async () => {
-        const res = await client.send(new CreateMultipartUploadCommand({ Bucket, Key, ContentType: contentType }));
-        return { uploadId: res.UploadId! };
-      }),
+  get(Key: string, range?: { start: number; end?: number }) {
+    return call('object', async () => {
+      const Range = range ? `bytes=${range.start}-${range.end ?? ''}` : undefined;
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, Range }));
+      const total = res.ContentRange ? Number(res.ContentRange.split('/')[1]) : res.ContentLength;
+      return { body: res.Body as Readable, sizeBytes: total ?? 0 };
+    });
+  }
 
-    presignPart: (Key, UploadId, PartNumber, opts) =>
-      call('upload', () =>
-        getSignedUrl(client, new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, ContentLength: opts.contentLength }), {
+  head(Key: string) {
+    return call('object', async () => {
+      try {
+        const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
+        return { sizeBytes: res.ContentLength ?? 0, lastModified: res.LastModified };
+      } catch (err) {
+        if (toStorageError(err, 'object').code === 'NOT_FOUND') return null;
+        throw err;
+      }
+    });
+  }
+
+  delete(Key: string) {
+    return call('object', async () => void (await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }))));
+  }
+
+  deleteMany(keys: string[]) {
+    return call('object', async () => {
+      for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+        const Objects = keys.slice(i, i + DELETE_BATCH).map((Key) => ({ Key }));
+        const res = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects, Quiet: true } }));
+        // Per-key failures come back in a 200 response; a missing key is not one of them.
+        if (res.Errors?.length) throw storageUnavailable(res.Errors);
+      }
+    });
+  }
+
+  list(Prefix: string, opts: { continuationToken?: string; limit?: number } = {}) {
+    return call('object', async () => {
+      const res = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix, ContinuationToken: opts.continuationToken, MaxKeys: opts.limit ?? 1000 }),
+      );
+      const items = (res.Contents ?? []).map((o) => ({ key: o.Key!, sizeBytes: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) }));
+      return { items, nextToken: res.IsTruncated ? res.NextContinuationToken : undefined };
+    });
+  }
+
+  presignGet(Key: string, opts: PresignGetOptions) {
+    return call('object', () => {
+      const ResponseContentDisposition = opts.filename === undefined ? undefined : attachmentDisposition(opts.filename);
+      const command = new GetObjectCommand({ Bucket: this.bucket, Key, ResponseContentDisposition, ResponseContentType: opts.contentType });
+      return getSignedUrl(this.client, command, { expiresIn: opts.expiresIn });
+    });
+  }
+
+  presignPut(Key: string, opts: PresignPutOptions): Promise<PresignedPut> {
+    return call('object', async () => {
+      const checksum = this.verifiesSha256OnPut && opts.sha256 ? Buffer.from(opts.sha256, 'hex').toString('base64') : undefined;
+      const command = new PutObjectCommand({
+        Bucket: this.bucket,
+        Key,
+        ContentType: opts.contentType,
+        ContentLength: opts.contentLength,
+        ChecksumSHA256: checksum,
+      });
+      const url = await getSignedUrl(this.client, command, {
+        expiresIn: opts.expiresIn,
+        signableHeaders: new Set(['content-type', 'content-length']),
+        // Kept as a signed header: in the query string most servers would not compare it with the body.
+        unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
+      });
+      const headers: Record<string, string> = { 'content-type': opts.contentType };
+      if (checksum) headers['x-amz-checksum-sha256'] = checksum;
+      return { url, headers };
+    });
+  }
+
+  createMultipart(Key: string, { contentType }: { contentType: string }) {
+    return call('object', async () => {
+      const res = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ContentType: contentType }));
+      return { uploadId: res.UploadId! };
+    });
+  }
+
+  presignPart(Key: string, UploadId: string, PartNumber: number, opts: { expiresIn: number; contentLength: number }) {
+    return call('upload', () =>
+      getSignedUrl(
+        this.client,
+        new UploadPartCommand({ Bucket: this.bucket, Key, UploadId, PartNumber, ContentLength: opts.contentLength }),
+        {
           expiresIn: opts.expiresIn,
           signableHeaders: new Set(['content-length']),
-        }),
+        },
       ),
+    );
+  }
 
-    completeMultipart: (Key, UploadId, parts) =>
-      call('upload', async () => {
-        const Parts = [...parts].sort((a, b) => a.partNumber - b.partNumber).map((p) => ({ PartNumber: p.partNumber, ETag: p.etag }));
-        try {
-          await client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts } }));
-        } catch (err) {
-          // Ceph 16 answers 500 "completion already in progress" for an aborted or unknown upload;
-          // asking ListParts tells that apart from a real outage (NoSuchUpload becomes NOT_FOUND).
-          if (toStorageError(err, 'upload').code !== 'STORAGE_UNAVAILABLE') throw err;
-          await client.send(new ListPartsCommand({ Bucket, Key, UploadId, MaxParts: 1 })).catch((probe: unknown) => {
-            throw toStorageError(probe, 'upload').code === 'NOT_FOUND' ? probe : err;
-          });
-          throw err;
-        }
-      }),
-
-    abortMultipart: (Key, UploadId) =>
-      call('upload', async () => {
-        try {
-          await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
-        } catch (err) {
-          if (toStorageError(err, 'upload').code !== 'NOT_FOUND') throw err;
-        }
-      }),
-
-    health: async () => {
+  completeMultipart(Key: string, UploadId: string, parts: CompletedPart[]) {
+    const { client, bucket: Bucket } = this;
+    return call('upload', async () => {
+      const Parts = [...parts].sort((a, b) => a.partNumber - b.partNumber).map((p) => ({ PartNumber: p.partNumber, ETag: p.etag }));
       try {
-        await client.send(new HeadBucketCommand({ Bucket }));
+        await client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts } }));
       } catch (err) {
-        // Any failure here, a missing bucket included, leaves the backend unusable.
-        throw storageUnavailable(err);
+        // Ceph 16 answers 500 "completion already in progress" for an aborted or unknown upload;
+        // asking ListParts tells that apart from a real outage (NoSuchUpload becomes NOT_FOUND).
+        if (toStorageError(err, 'upload').code !== 'STORAGE_UNAVAILABLE') throw err;
+        await client.send(new ListPartsCommand({ Bucket, Key, UploadId, MaxParts: 1 })).catch((probe: unknown) => {
+          throw toStorageError(probe, 'upload').code === 'NOT_FOUND' ? probe : err;
+        });
+        throw err;
       }
-    },
-  };
-  return storage;
+    });
+  }
+
+  abortMultipart(Key: string, UploadId: string) {
+    return call('upload', async () => {
+      try {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }));
+      } catch (err) {
+        if (toStorageError(err, 'upload').code !== 'NOT_FOUND') throw err;
+      }
+    });
+  }
+
+  async health() {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      // Any failure here, a missing bucket included, leaves the backend unusable.
+      throw storageUnavailable(err);
+    }
+  }
+
+  /** The bucket's lifecycle rules; none when it has no configuration. PRECONDITION where the server has no lifecycle API. */
+  async lifecycleRules(): Promise<LifecycleRule[]> {
+    return bucketCall('lifecycle configuration', () =>
+      this.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: this.bucket })).then(
+        (r) => r.Rules ?? [],
+        (err: unknown) => ((err as { name?: string }).name === 'NoSuchLifecycleConfiguration' ? [] : Promise.reject(err)),
+      ),
+    );
+  }
+
+  /** Replaces the bucket's whole lifecycle configuration (callers merge with lifecycleRules() first). */
+  async putLifecycleRules(Rules: LifecycleRule[]): Promise<void> {
+    await bucketCall('lifecycle configuration', () =>
+      this.client.send(new PutBucketLifecycleConfigurationCommand({ Bucket: this.bucket, LifecycleConfiguration: { Rules } })),
+    );
+  }
+}
+
+async function call<T>(what: 'object' | 'upload', fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toStorageError(err, what);
+  }
+}
+
+/** s3rver and some gateways answer 501 NotImplemented for bucket configuration calls. */
+async function bucketCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NotImplemented') {
+      throw new CofferError('PRECONDITION', `this S3 backend does not support bucket ${what} (NotImplemented)`, { cause: err });
+    }
+    throw toStorageError(err, 'object');
+  }
 }

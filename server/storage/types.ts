@@ -48,6 +48,11 @@ export interface CompletedPart {
  */
 export interface Storage {
   readonly backend: 's3' | 'fs';
+  /**
+   * Whether a PUT signed with a sha256 (PresignPutOptions.sha256) is refused by the backend
+   * when the body does not match it: then the bytes need not be read back to be verified.
+   */
+  readonly verifiesSha256OnPut: boolean;
   put(key: string, body: Readable | Buffer, opts: { contentType: string; contentLength?: number }): Promise<void>;
   /**
    * Streams the object, or the inclusive byte range [start, end] (end is clamped to the last byte).

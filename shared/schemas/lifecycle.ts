@@ -2,22 +2,12 @@ import { z } from 'zod';
 import { idSchema } from './common.ts';
 
 /** The cleanup jobs, in the order the daily schedule runs them. */
-export const CLEANUP_JOBS = ['stale-uploads', 'retention', 'orphan-diff-packs', 'orphan-objects'] as const;
+export const CLEANUP_JOBS = ['stale-uploads', 'retention', 'orphan-diff-packs', 'orphan-objects', 'event-log'] as const;
 export type CleanupJob = (typeof CLEANUP_JOBS)[number];
 
 const days = z.number().int().min(0);
 const snapshotRules = z.object({ regularDays: days, firstOfMonthDays: days, firstOfYearDays: days.nullable() });
 const ttlByKind = z.record(z.string(), days.nullable());
-
-/** COFFER_RETENTION_POLICY: any subset of the rules, merged over the defaults in server/lifecycle/policy.ts. */
-export const retentionPolicyOverride = z
-  .object({
-    snapshots: snapshotRules.partial(),
-    snapshotsByPlan: z.record(z.string(), snapshotRules.partial()),
-    artifactTtlDays: z.record(z.string(), ttlByKind),
-  })
-  .partial()
-  .strict();
 
 /** The rules that apply to the caller's plan. */
 export const lifecycleOutput = z.object({

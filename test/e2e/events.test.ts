@@ -2,8 +2,8 @@ import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactNotReadyError, type CofferClient } from '../../client/src/index.ts';
 import { events as eventsTable } from '../../server/db/schema/index.ts';
-import { pruneEventLog } from '../../server/events/retention.ts';
 import { streamEvents } from '../../server/events/subscription.ts';
+import { runCleanup } from '../../server/lifecycle/jobs.ts';
 import { tenantScope } from '../../server/tenant-scope.ts';
 import type { CofferEvent } from '../../shared/schemas/events.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
@@ -305,9 +305,8 @@ describe('resilience and limits', () => {
     stop.abort();
   });
 
-  it('prunes events past retention, one instance at a time', async () => {
+  it('prunes events past retention as the event-log cleanup job, recorded like the others', async () => {
     const t = await a.newTenant();
-    const db = a.deps.db;
     const day = 24 * 60 * 60 * 1000;
     await a.systemDb
       .insert(eventsTable)
@@ -315,14 +314,11 @@ describe('resilience and limits', () => {
     const fresh = await put(t.client);
     const mine = () =>
       a.systemDb.select({ artifactId: eventsTable.artifactId }).from(eventsTable).where(eq(eventsTable.tenantId, t.tenantId));
-    // Another instance holds the lock: this one skips.
-    const skipped = await db.transaction(async (tx) => {
-      await tx.execute(sql`select pg_advisory_xact_lock(${0x0c0fe7e})`);
-      return pruneEventLog(db, 7, new Date());
-    });
-    expect(skipped).toBeNull();
+    const dry = await runCleanup(a.deps, { job: 'event-log', dryRun: true, triggeredBy: 'test' });
+    expect(dry).toMatchObject({ status: 'ran', run: { job: 'event-log', status: 'completed', dryRun: true } });
     expect(await mine()).toHaveLength(2);
-    expect(await pruneEventLog(db, 7, new Date())).toBeGreaterThanOrEqual(1);
+    const ran = await runCleanup(a.deps, { job: 'event-log', triggeredBy: 'test', batchSize: 1 });
+    expect(ran.status === 'ran' && ran.run.deleted).toBeGreaterThanOrEqual(1);
     expect(await mine()).toEqual([{ artifactId: fresh.id }]);
     expect(
       await a.systemDb

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { StorageConfig } from '../../server/config.ts';
+import type { StorageConfig } from '../../server/config/index.ts';
 import { CofferError } from '../../server/errors.ts';
 import { FsStorage } from '../../server/storage/fs.ts';
-import { createS3Storage } from '../../server/storage/s3.ts';
+import { S3Storage } from '../../server/storage/s3.ts';
 import { createUrlSigner } from '../../server/storage/signed-url.ts';
 import type { Storage } from '../../server/storage/types.ts';
 import { usesS3rver } from '../support/s3-server.ts';
@@ -320,7 +320,7 @@ describe('fs backend specifics', () => {
 
 describe('s3 backend specifics', () => {
   it('fails fast with STORAGE_UNAVAILABLE, and no secrets, when the endpoint is unreachable', async () => {
-    const down = createS3Storage({ ...s3Config, endpoint: 'http://127.0.0.1:1', secretAccessKey: 'very-secret-key' });
+    const down = new S3Storage({ ...s3Config, endpoint: 'http://127.0.0.1:1', secretAccessKey: 'very-secret-key' });
     const started = Date.now();
     const calls = [
       () => down.head('k'),
@@ -338,7 +338,7 @@ describe('s3 backend specifics', () => {
   });
 
   it('reports wrong credentials as STORAGE_UNAVAILABLE', async () => {
-    const wrong = createS3Storage({ ...s3Config, secretAccessKey: 'wrong-secret' });
+    const wrong = new S3Storage({ ...s3Config, secretAccessKey: 'wrong-secret' });
     await expectCode(wrong.get('anything'), 'STORAGE_UNAVAILABLE');
     await expectCode(wrong.health(), 'STORAGE_UNAVAILABLE');
   });
@@ -346,10 +346,10 @@ describe('s3 backend specifics', () => {
   it('binds x-amz-checksum-sha256 into presigned PUTs only when trustChecksum is set', async () => {
     const body = Buffer.from('checksummed');
     const opts = { expiresIn: 60, contentType: 'text/plain', contentLength: body.length, sha256: sha(body) };
-    const untrusted = await createS3Storage({ ...s3Config, trustChecksum: false }).presignPut(`contract/${run}/ck-off`, opts);
+    const untrusted = await new S3Storage({ ...s3Config, trustChecksum: false }).presignPut(`contract/${run}/ck-off`, opts);
     expect(untrusted.headers).toEqual({ 'content-type': 'text/plain' });
 
-    const trusted = createS3Storage({ ...s3Config, trustChecksum: true });
+    const trusted = new S3Storage({ ...s3Config, trustChecksum: true });
     const { url, headers } = await trusted.presignPut(`contract/${run}/ck-on`, opts);
     expect(headers['x-amz-checksum-sha256']).toBe(createHash('sha256').update(body).digest('base64'));
     const forged = { ...headers, 'x-amz-checksum-sha256': createHash('sha256').update('other').digest('base64') };

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { inject } from 'vitest';
-import { createS3Storage } from '../../server/storage/s3.ts';
+import { S3Storage } from '../../server/storage/s3.ts';
 import type { Storage } from '../../server/storage/types.ts';
 
 /** A TCP server that accepts connections and never answers: a storage endpoint that hangs. */
@@ -25,7 +25,7 @@ export async function startStallingServer(): Promise<{ url: string; close(): Pro
 
 /** A real S3 client against `endpoint`, with the short timeouts a test can wait for. */
 export const s3At = (endpoint: string) =>
-  createS3Storage({ ...inject('s3'), endpoint }, { connectionTimeoutMs: 500, requestTimeoutMs: 1000 });
+  new S3Storage({ ...inject('s3'), endpoint }, { connectionTimeoutMs: 500, requestTimeoutMs: 1000 });
 
 export type StorageMode = 'real' | 'stalled' | 'dead';
 

@@ -2,7 +2,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import type { StorageConfig } from '../../server/config.ts';
+import type { StorageConfig } from '../../server/config/index.ts';
 import { runMigrations } from '../../server/db/index.ts';
 import { startEmbeddedPostgres } from '../../server/embedded-postgres.ts';
 import { startTestS3 } from './s3-server.ts';

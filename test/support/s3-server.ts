@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import S3rver from '@20minutes/s3rver';
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
-import type { StorageConfig } from '../../server/config.ts';
+import type { StorageConfig } from '../../server/config/index.ts';
 import { createS3Client } from '../../server/storage/s3.ts';
 
 type S3Config = Extract<StorageConfig, { kind: 's3' }>;

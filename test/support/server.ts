@@ -6,7 +6,7 @@ import { inject } from 'vitest';
 import WebSocket from 'ws';
 import { type CofferClient, createCofferClient } from '../../client/src/index.ts';
 import { buildApp } from '../../server/app.ts';
-import { type Config, loadConfig } from '../../server/config.ts';
+import { type Config, loadConfig } from '../../server/config/index.ts';
 import { createDb, type Db } from '../../server/db/index.ts';
 import type { Deps } from '../../server/deps.ts';
 import { createEventHub } from '../../server/events/hub.ts';

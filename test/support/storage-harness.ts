@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Fastify from 'fastify';
-import type { StorageConfig } from '../../server/config.ts';
+import type { StorageConfig } from '../../server/config/index.ts';
 import { registerFsRoutes } from '../../server/http/fs-routes.ts';
 import { createStorage, FsStorage } from '../../server/storage/index.ts';
 import type { Storage } from '../../server/storage/types.ts';

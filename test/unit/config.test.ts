@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../server/config.ts';
+import { loadConfig } from '../../server/config/index.ts';
 
 describe('loadConfig', () => {
   it('defaults to the embedded database and disk storage', () => {

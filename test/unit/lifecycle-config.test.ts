@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../server/config.ts';
-import { artifactTtlDays, DEFAULT_POLICY, mergePolicy, policyForPlan } from '../../server/lifecycle/policy.ts';
+import { loadConfig } from '../../server/config/index.ts';
+import { DEFAULT_POLICY, mergePolicy } from '../../server/config/retention.ts';
+import { artifactTtlDays, policyForPlan } from '../../server/lifecycle/policy.ts';
 import { nextRun } from '../../server/lifecycle/scheduler.ts';
 
 describe('retention policy configuration', () => {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { describeZodError } from '../../../shared/zod-issues.ts';
 import { isCofferError } from '../index.ts';
 import { createCofferClient } from '../node.ts';
 import { COMMANDS } from './commands.ts';
@@ -29,8 +30,7 @@ function describeError(err: unknown): string {
   const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ');
   if (isCofferError(err)) {
     // A validation error's message is the zod issues as JSON; the flattened form reads better.
-    const zod = err.data.zodError;
-    const fields = zod ? [...zod.formErrors, ...Object.entries(zod.fieldErrors).map(([k, v]) => `${k}: ${(v ?? []).join(', ')}`)] : [];
+    const fields = err.data.zodError ? describeZodError(err.data.zodError) : [];
     return `${err.data.cofferCode ?? err.data.code}: ${oneLine(fields.length ? fields.join('; ') : err.message)}`;
   }
   if (err instanceof Error && err.name === 'AbortError') return 'interrupted';

@@ -1,34 +1,6 @@
 import { and, asc, eq, gt, inArray, lt, max, type SQL, sql } from 'drizzle-orm';
-import type { NewCofferEvent } from '../../../shared/schemas/events.ts';
-import type { DbOrTx, Tx } from '../index.ts';
+import type { DbOrTx } from '../index.ts';
 import { events } from '../schema/index.ts';
-
-/** The channel every instance LISTENs on; the payload is `<tenantId>:<eventId>`. */
-export const EVENTS_CHANNEL = 'coffer_events';
-/** First key of the two-key advisory lock that orders a tenant's event writes. */
-const EVENT_LOCK_NAMESPACE = 0x0c0f;
-
-/**
- * Appends an event inside the caller's transaction and queues a NOTIFY (Postgres sends it only
- * at commit). The transaction-level advisory lock per tenant makes ids of one tenant commit in
- * id order, so a subscriber that has seen id N can never later miss an event with a smaller id.
- */
-export async function appendEvent(tx: Tx, tenantId: string, e: NewCofferEvent): Promise<number> {
-  await tx.execute(sql`select pg_advisory_xact_lock(${EVENT_LOCK_NAMESPACE}, hashtext(${tenantId}))`);
-  const [row] = await tx
-    .insert(events)
-    .values({
-      tenantId,
-      type: e.type,
-      artifactId: e.artifactId ?? null,
-      projectId: e.projectId ?? null,
-      versionId: e.versionId ?? null,
-      data: e.data as Record<string, unknown>,
-    })
-    .returning({ id: events.id });
-  await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${`${tenantId}:${row!.id}`})`);
-  return row!.id;
-}
 
 export type EventRow = typeof events.$inferSelect;
 
@@ -83,8 +55,9 @@ export async function lastAssignedEventId(db: DbOrTx): Promise<number> {
   return Number(r.rows[0]?.id ?? 0);
 }
 
-/** Deletes events created before `olderThan`; returns how many. */
-export async function pruneEvents(db: DbOrTx, olderThan: Date): Promise<number> {
-  const result = await db.delete(events).where(lt(events.createdAt, olderThan));
+/** Deletes up to `limit` of the events created before `olderThan`, oldest first; returns how many. */
+export async function pruneEvents(db: DbOrTx, p: { olderThan: Date; limit: number }): Promise<number> {
+  const oldest = db.select({ id: events.id }).from(events).where(lt(events.createdAt, p.olderThan)).orderBy(asc(events.id)).limit(p.limit);
+  const result = await db.delete(events).where(inArray(events.id, oldest));
   return result.rowCount ?? 0;
 }

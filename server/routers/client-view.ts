@@ -19,7 +19,7 @@ import { type AppRouter, appRouter } from './_app.ts';
  *
  * How: `publicView` has its mapping written inline in its return type, with no type alias
  * around the mapped records. TypeScript's declaration emit prints the inferred type of
- * `publicAppRouter` structurally, so server/routers/public.d.ts comes out self-contained: no
+ * `publicAppRouter` structurally, so server/routers/client-view.d.ts comes out self-contained: no
  * import of _app, context or drizzle, only @trpc/server's procedure and router interfaces
  * around plain object types. Routers nest one level (namespace → procedure), as _app.ts does.
  */

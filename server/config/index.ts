@@ -1,0 +1,166 @@
+import { z } from 'zod';
+import { describeZodError } from '../../shared/zod-issues.ts';
+import { type Env, envSchema } from './env.ts';
+import { DEFAULT_POLICY, mergePolicy, type RetentionPolicy } from './retention.ts';
+
+export type { Env } from './env.ts';
+
+export type StorageConfig =
+  | {
+      kind: 's3';
+      endpoint?: string;
+      region: string;
+      bucket: string;
+      accessKeyId: string;
+      secretAccessKey: string;
+      forcePathStyle: boolean;
+      trustChecksum: boolean;
+    }
+  | { kind: 'fs'; root: string };
+
+export interface Limits {
+  maxInlineBytes: number;
+  maxUploadBytes: number;
+  warnUploadBytes: number;
+  multipartThreshold: number;
+  partSize: number;
+  uploadUrlExpiry: number;
+  downloadUrlExpiry: number;
+}
+
+/** Abuse limits, enforced per instance (server/limits). */
+export interface GuardConfig {
+  trustProxy: boolean | string[];
+  ratePerMinute: number;
+  anonRatePerMinute: number;
+  maxSubscriptionsPerKey: number;
+  maxBatchSize: number;
+}
+
+export interface Config {
+  /** null: start the embedded PostgreSQL under dataDir. */
+  databaseUrl: string | null;
+  storage: StorageConfig;
+  dataDir: string;
+  publicUrl?: string;
+  port: number;
+  host: string;
+  adminToken?: string;
+  signingSecret?: string;
+  allowedKinds: string[];
+  limits: Limits;
+  guards: GuardConfig;
+  logLevel: Env['LOG_LEVEL'];
+  lifecycle: LifecycleConfig;
+}
+
+/** The cleanup jobs' settings (server/lifecycle/). */
+export interface LifecycleConfig {
+  policy: RetentionPolicy;
+  /** When the daily cleanup runs (UTC); null: never on its own, only on demand. */
+  schedule: { hour: number; minute: number } | null;
+  orphanGraceHours: number;
+  /** Events older than this are pruned; a client resuming from an older id misses what was pruned. */
+  eventRetentionDays: number;
+  prices: { storageGbMonth: number; classAPerMillion: number; classBPerMillion: number; egressGb: number };
+  costAlertUsd: number;
+}
+
+/**
+ * Parses the environment; throws one Error that names every bad variable. The result is frozen:
+ * nothing changes configuration after start (secrets generated on first start are merged in by
+ * withSecrets, which returns a new frozen object).
+ */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Readonly<Config> {
+  const raw = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(raw);
+  if (!parsed.success) throw invalid(describeZodError(z.flattenError(parsed.error)));
+  return deepFreeze(fromEnv(parsed.data));
+}
+
+/** Fills the secrets the environment did not set from the generated ones (server/secrets.ts). */
+export function withSecrets(
+  config: Config,
+  secrets: { adminToken: string; signingSecret: string },
+): Readonly<Config & { adminToken: string; signingSecret: string }> {
+  return deepFreeze({
+    ...structuredClone(config),
+    adminToken: config.adminToken ?? secrets.adminToken,
+    signingSecret: config.signingSecret ?? secrets.signingSecret,
+  });
+}
+
+const invalid = (lines: string[]) => new Error(`Invalid configuration:\n${lines.map((l) => `  ${l}`).join('\n')}`);
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function fromEnv(env: Env): Config {
+  return {
+    databaseUrl: env.DATABASE_URL ?? null,
+    storage: storageConfig(env),
+    dataDir: env.COFFER_DATA_DIR,
+    publicUrl: env.COFFER_PUBLIC_URL,
+    port: env.PORT,
+    host: env.HOST,
+    adminToken: env.COFFER_ADMIN_TOKEN,
+    signingSecret: env.COFFER_SIGNING_SECRET,
+    allowedKinds: env.COFFER_ALLOWED_KINDS,
+    limits: {
+      maxInlineBytes: env.COFFER_MAX_INLINE_BYTES,
+      maxUploadBytes: env.COFFER_MAX_UPLOAD_BYTES,
+      warnUploadBytes: env.COFFER_WARN_UPLOAD_BYTES,
+      multipartThreshold: env.COFFER_MULTIPART_THRESHOLD,
+      partSize: env.COFFER_PART_SIZE,
+      uploadUrlExpiry: env.COFFER_UPLOAD_URL_EXPIRY,
+      downloadUrlExpiry: env.COFFER_DOWNLOAD_URL_EXPIRY,
+    },
+    guards: {
+      trustProxy: env.COFFER_TRUST_PROXY,
+      ratePerMinute: env.COFFER_RATE_LIMIT_PER_MINUTE,
+      anonRatePerMinute: env.COFFER_RATE_LIMIT_ANON_PER_MINUTE,
+      maxSubscriptionsPerKey: env.COFFER_MAX_SUBSCRIPTIONS_PER_KEY,
+      maxBatchSize: env.COFFER_MAX_BATCH_SIZE,
+    },
+    logLevel: env.LOG_LEVEL,
+    lifecycle: {
+      policy: mergePolicy(DEFAULT_POLICY, env.COFFER_RETENTION_POLICY),
+      schedule: env.COFFER_CLEANUP_SCHEDULE,
+      orphanGraceHours: env.COFFER_ORPHAN_GRACE_HOURS,
+      eventRetentionDays: env.COFFER_EVENT_RETENTION_DAYS,
+      prices: {
+        storageGbMonth: env.COFFER_PRICE_STORAGE_GB_MONTH,
+        classAPerMillion: env.COFFER_PRICE_CLASS_A_PER_MILLION,
+        classBPerMillion: env.COFFER_PRICE_CLASS_B_PER_MILLION,
+        egressGb: env.COFFER_PRICE_EGRESS_GB,
+      },
+      costAlertUsd: env.COFFER_COST_ALERT_USD,
+    },
+  };
+}
+
+function storageConfig(env: Env): StorageConfig {
+  const wantS3 = env.COFFER_STORAGE === 's3' || (env.COFFER_STORAGE === undefined && (env.S3_BUCKET || env.R2_ACCOUNT_ID));
+  if (!wantS3) return { kind: 'fs', root: `${env.COFFER_DATA_DIR}/objects` };
+  const missing = (['S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const).filter((k) => !env[k]);
+  if (missing.length) {
+    throw invalid(missing.map((k) => `${k}: required when COFFER_STORAGE=s3`));
+  }
+  const endpoint = env.S3_ENDPOINT ?? (env.R2_ACCOUNT_ID ? `https://${env.R2_ACCOUNT_ID}.r2.cloudflarestorage.com` : undefined);
+  return {
+    kind: 's3',
+    endpoint,
+    region: env.S3_REGION,
+    bucket: env.S3_BUCKET!,
+    accessKeyId: env.S3_ACCESS_KEY_ID!,
+    secretAccessKey: env.S3_SECRET_ACCESS_KEY!,
+    // Custom endpoints (MinIO, Ceph, s3rver) usually only speak path-style; R2 and AWS do both.
+    forcePathStyle: env.S3_FORCE_PATH_STYLE ?? (endpoint !== undefined && !env.R2_ACCOUNT_ID),
+    trustChecksum: env.S3_TRUST_CHECKSUM,
+  };
+}
