@@ -76,7 +76,7 @@ async function bundleJs() {
     splitting: true,
     chunkNames: 'chunk-[hash]',
   });
-  await build({ ...common, entryPoints: { cli: join(pkgDir, 'src/cli/main.ts') }, outdir: out, banner: { js: '#!/usr/bin/env node' } });
+  await build({ ...common, entryPoints: { cli: join(pkgDir, 'src/cli/main.ts') }, outdir: out });
 }
 
 try {

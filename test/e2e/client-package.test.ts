@@ -77,7 +77,8 @@ describe('the packed @coffer/client in a fresh project', () => {
     const pkg = JSON.parse(await readFile(join(pkgDir, 'package.json'), 'utf8'));
     expect(pkg.exports['.'].types).toBe('./dist/index.d.ts');
     expect(pkg.exports['./node'].types).toBe('./dist/node.d.ts');
-    expect(pkg.bin.coffer).toBe('./dist/cli.js');
+    expect(pkg.bin.coffer).toBe('./bin/coffer.js');
+    expect(pkg.files).toEqual(['dist', 'bin']);
     expect(pkg.engines.node).toBe('>=20');
     const files = await readdir(join(pkgDir, 'dist'));
     expect(files).toEqual(expect.arrayContaining(['index.js', 'index.d.ts', 'node.js', 'node.d.ts', 'cli.js']));
