@@ -1,4 +1,5 @@
 import { pipeline, type Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -32,6 +33,7 @@ type S3Config = Extract<StorageConfig, { kind: 's3' }>;
 const SINGLE_PUT_MAX = 16 * 1024 * 1024;
 const UPLOAD_PART_SIZE = 8 * 1024 * 1024;
 const DELETE_BATCH = 1000;
+const LEFTOVER_RECHECK_MS = 250;
 
 export interface S3StorageOptions {
   /** Socket connect timeout; an unreachable endpoint fails after this (times maxAttempts). */
@@ -158,7 +160,7 @@ export class S3Storage implements Storage {
           client.send(new PutObjectCommand({ Bucket, Key, Body, ContentType: contentType, ContentLength: length }), { abortSignal }),
         ).catch(async (err: unknown) => {
           if (!(err instanceof BodyFailed)) throw err;
-          await client.send(new DeleteObjectCommand({ Bucket, Key })).catch(() => {});
+          await this.removeLeftover(Key);
           throw err.failure;
         });
         return;
@@ -172,6 +174,17 @@ export class S3Storage implements Storage {
         queueSize: 4,
       }).done();
     });
+  }
+
+  /**
+   * Removes what a failed body may have left. A lenient server (s3rver) may store the aborted
+   * request only after our first delete has run, so look once more a moment later.
+   */
+  private async removeLeftover(Key: string) {
+    const remove = () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })).catch(() => {});
+    await remove();
+    await sleep(LEFTOVER_RECHECK_MS);
+    if (await this.head(Key).catch(() => null)) await remove();
   }
 
   get(Key: string, range?: { start: number; end?: number }) {
