@@ -23,6 +23,8 @@ const USAGE = `usage: npm run coffer-admin -- <command> [options]
   runs [--limit N]                        the latest cleanup runs
   apply-bucket-lifecycle                  put the bucket lifecycle rule (S3 backends)
   bucket-lifecycle                        show that rule without applying it
+  apply-bucket-cors [--origin URL]...     put the CORS rule browser uploads need (default origin: COFFER_PUBLIC_URL)
+  bucket-cors [--origin URL]...           show that rule without applying it
 
   --url URL                               the Coffer server (default: from HOST/PORT or COFFER_PUBLIC_URL)`;
 
@@ -59,7 +61,7 @@ async function run(
   client: CofferClient,
   command: string | undefined,
   args: string[],
-  values: Record<string, string | boolean | undefined>,
+  values: Record<string, string | boolean | string[] | undefined>,
 ) {
   switch (command) {
     case 'cleanup': {
@@ -92,6 +94,14 @@ async function run(
       const r = await client.storage.applyBucketLifecycle.mutate();
       return console.log(`applied; the bucket's rules are now: ${r.rules.join(', ')}`);
     }
+    case 'bucket-cors': {
+      const origins = values.origin as string[] | undefined;
+      return console.log(JSON.stringify(await client.storage.bucketCors.query({ origins }), null, 2));
+    }
+    case 'apply-bucket-cors': {
+      const r = await client.storage.applyBucketCors.mutate({ origins: values.origin as string[] | undefined });
+      return console.log(`applied; the bucket's CORS rules are now: ${r.rules.join(', ')}`);
+    }
     default:
       console.error(USAGE);
       process.exitCode = 2;
@@ -101,7 +111,13 @@ async function run(
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { 'dry-run': { type: 'boolean' }, tenant: { type: 'string' }, limit: { type: 'string' }, url: { type: 'string' } },
+    options: {
+      'dry-run': { type: 'boolean' },
+      tenant: { type: 'string' },
+      limit: { type: 'string' },
+      url: { type: 'string' },
+      origin: { type: 'string', multiple: true },
+    },
   });
   const [command, ...args] = positionals;
   if (!command) {

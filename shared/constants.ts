@@ -11,12 +11,21 @@ export const DEFAULT_KINDS = [
   'diff_pack',
 ] as const;
 
-export const ARTIFACT_STATUSES = ['pending', 'ready', 'failed', 'deleted'] as const;
+/**
+ * pending: waiting for its bytes; verifying: a completion is checking them; ready: verified,
+ * served; failed: refused or abandoned (no bytes); deleted: on its way out.
+ */
+export const ARTIFACT_STATUSES = ['pending', 'verifying', 'ready', 'failed', 'deleted'] as const;
 export type ArtifactStatus = (typeof ARTIFACT_STATUSES)[number];
 
 /** read: get, list, download, subscribe. write: put, uploads, versions, rollback. admin: manage the tenant's own keys. */
 export const API_KEY_SCOPES = ['read', 'write', 'admin'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
+
+/** S3 allows at most 10,000 parts per multipart upload, each at least 5 MiB but the last. */
+export const MAX_PARTS = 10_000;
+/** Parts one artifact.signParts call signs at most. */
+export const MAX_PARTS_PER_SIGN = 100;
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;

@@ -47,12 +47,42 @@ function projectPrefix(p: { tenantId: string; projectId: string }): string {
   return `${tenantPrefix(p.tenantId)}projects/${p.projectId}/`;
 }
 
-/** `…/projects/<projectId>/snapshots/<versionId>.zip` */
-export function snapshotKey(p: { tenantId: string; projectId: string; versionId: string }): string {
-  return `${projectPrefix(p)}snapshots/${p.versionId}.zip`;
+/**
+ * `…/projects/<projectId>/snapshots/<versionId>/<artifactId>.zip`. Every artifact has a key of
+ * its own, so nothing written for one artifact (a late upload, a replaced snapshot) can land on
+ * another's object.
+ */
+export function snapshotKey(p: { tenantId: string; projectId: string; versionId: string; artifactId: string }): string {
+  return `${projectPrefix(p)}snapshots/${p.versionId}/${p.artifactId}.zip`;
 }
 
-/** `…/projects/<projectId>/packs/<from>_to_<to>.pack.zip` */
-export function diffPackKey(p: { tenantId: string; projectId: string; fromVersionId: string; toVersionId: string }): string {
-  return `${projectPrefix(p)}packs/${p.fromVersionId}_to_${p.toVersionId}.pack.zip`;
+/** `…/projects/<projectId>/packs/<from>_to_<to>/<artifactId>.pack.zip`: a replaced pack gets a new key. */
+export function diffPackKey(p: {
+  tenantId: string;
+  projectId: string;
+  fromVersionId: string;
+  toVersionId: string;
+  artifactId: string;
+}): string {
+  return `${projectPrefix(p)}packs/${p.fromVersionId}_to_${p.toVersionId}/${p.artifactId}.pack.zip`;
+}
+
+/**
+ * Where the parts of a pending upload land: `uploads/<tenantId>/<artifactId>/`, one object per
+ * part (`…/<partNumber>`). Clients write only here, never to an artifact's own key: the server
+ * verifies the parts and assembles them into the artifact's object itself. Outside `tenants/` so
+ * that one bucket rule or sweep can cover every upload in flight.
+ */
+export const UPLOADS_PREFIX = 'uploads/';
+
+export function stagingPrefix(p: { tenantId: string; artifactId: string }): string {
+  return `${UPLOADS_PREFIX}${p.tenantId}/${p.artifactId}/`;
+}
+
+export const partKey = (staging: string, partNumber: number) => `${staging}${partNumber}`;
+
+/** The artifact and part of a staging key, or null for anything else. */
+export function parseStagingKey(key: string): { tenantId: string; artifactId: string; partNumber: number } | null {
+  const m = /^uploads\/([0-9a-f-]{36})\/([0-9a-f-]{36})\/([1-9]\d{0,4})$/.exec(key);
+  return m ? { tenantId: m[1]!, artifactId: m[2]!, partNumber: Number(m[3]) } : null;
 }

@@ -74,7 +74,7 @@ export async function startS3(): Promise<Service<S3Config>> {
 }
 
 function s3Config(endpoint: string, bucket: string, accessKeyId: string, secretAccessKey: string, region: string): S3Config {
-  return { kind: 's3', endpoint, bucket, accessKeyId, secretAccessKey, region, forcePathStyle: true, trustChecksum: false };
+  return { kind: 's3', endpoint, bucket, accessKeyId, secretAccessKey, region, forcePathStyle: true };
 }
 
 /** DATABASE_URL when set, else an embedded PostgreSQL in a temp dir. */

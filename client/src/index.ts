@@ -15,7 +15,7 @@ import {
   waitUntilReady,
 } from './events.ts';
 import { cofferRetryLink } from './retry-link.ts';
-import { prepareBytes, type UploadFn, uploadWith } from './upload.ts';
+import { localStorageResume, portableDigests, prepareBytes, type UploadFn, uploadWith } from './upload.ts';
 
 export { COFFER_ERROR_CODES, type CofferErrorCode } from '../../shared/errors.ts';
 export {
@@ -37,15 +37,19 @@ export {
   resolveMetadata,
 } from './offload.ts';
 export { cofferRetryLink, type RetryOptions } from './retry-link.ts';
-export { type ByteSource, type SendOptions, sendToInstructions, TransferError, type TransferProgress } from './transfer.ts';
+export { type ByteSource, type Digests, type SendOptions, sendParts, TransferError, type TransferProgress } from './transfer.ts';
 export {
-  completeTransfer,
+  localStorageResume,
   type PreparedSource,
+  portableDigests,
   prepareBytes,
+  type ResumeOptions,
+  type ResumeRecord,
+  type ResumeStore,
   type UploadFn,
   type UploadOptions,
-  uploadPrepared,
-  uploadVersion,
+  type UploadPlatform,
+  uploadWith,
   type VersionUploadOptions,
 } from './upload.ts';
 // The published package's types come from wire.ts (the router without its server context).
@@ -57,7 +61,7 @@ export type {
   EventFilter,
   RouterInputs,
   RouterOutputs,
-  UploadInstructions,
+  UploadPlan,
   Version,
 } from './wire.ts';
 
@@ -122,7 +126,7 @@ export function createCofferClient(opts: CofferClientOptions): CofferClient {
   });
   const helpers = {
     close: async () => wsClient?.close(),
-    upload: uploadWith(client, prepareBytes),
+    upload: uploadWith(client, prepareBytes, { digests: portableDigests, resumeStore: localStorageResume, scope: base }),
     events: (filter?: EventStreamFilter, o?: EventsOptions) => events(client, filter, o),
     waitUntilReady: (target: ReadyTarget, o?: WaitOptions) => waitUntilReady(client, target, o),
   };

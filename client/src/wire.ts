@@ -27,7 +27,7 @@ export type EventFilter = Omit<RouterInputs['artifact']['onEvent'], 'lastEventId
 
 export type Artifact = RouterOutputs['artifact']['getInfo'];
 export type Version = RouterOutputs['version']['get'];
-export type UploadInstructions = RouterOutputs['artifact']['createUpload']['upload'];
+export type UploadPlan = RouterOutputs['artifact']['createUpload']['upload'];
 export type CreateUploadInput = RouterInputs['artifact']['createUpload'];
 /** What version.create takes; `snapshot` is the parsed form (contentType filled in). */
 type SnapshotDeclInput = NonNullable<RouterInputs['version']['create']['snapshot']>;
@@ -40,7 +40,7 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const guards: [
   Same<CofferEvent, shared.CofferEvent>,
   Same<EventFilter, SharedEventFilter>,
-  Same<UploadInstructions, shared.UploadInstructions>,
+  Same<UploadPlan, shared.UploadPlan>,
   Same<CreateUploadInput, shared.CreateUploadInput>,
   Same<CreateVersionInput, shared.CreateVersionInput>,
   Same<Artifact, shared.Artifact>,

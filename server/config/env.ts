@@ -52,13 +52,16 @@ export const envSchema = z.object({
   DATABASE_URL: z.url().optional(),
   COFFER_STORAGE: z.enum(['s3', 'fs']).optional(),
   S3_ENDPOINT: z.url().optional(),
+  /**
+   * Where clients reach the bucket, when not at S3_ENDPOINT (a gateway or proxy in front of it, a
+   * container network's inside and outside names): signed URLs point here.
+   */
+  S3_PUBLIC_ENDPOINT: z.url().optional(),
   S3_REGION: z.string().min(1).default('auto'),
   S3_BUCKET: z.string().min(3).optional(),
   S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   S3_FORCE_PATH_STYLE: bool.optional(),
-  /** Trust a backend-verified x-amz-checksum-sha256 instead of reading objects back (AWS S3, R2). */
-  S3_TRUST_CHECKSUM: bool.default(false),
   R2_ACCOUNT_ID: z
     .string()
     .regex(/^[a-f0-9]{32}$/, 'must be the 32-character Cloudflare account id')
@@ -73,12 +76,16 @@ export const envSchema = z.object({
   COFFER_MAX_INLINE_BYTES: int(1).default(DEFAULT_MAX_INLINE_BYTES),
   COFFER_MAX_UPLOAD_BYTES: int(1).default(GiB),
   COFFER_WARN_UPLOAD_BYTES: int(1).default(100 * MiB),
-  COFFER_MULTIPART_THRESHOLD: int(5 * MiB).default(64 * MiB),
   COFFER_PART_SIZE: int(5 * MiB).default(16 * MiB),
-  /** Lifetime of an upload URL; S3 and R2 refuse presigned URLs valid for longer than 7 days. */
-  COFFER_UPLOAD_URL_EXPIRY: int(60)
+  /**
+   * Lifetime of a part's upload URL, seconds. Parts are signed just before they are sent, so this
+   * only has to cover one part's transfer; S3 and R2 refuse presigned URLs valid for over 7 days.
+   */
+  COFFER_UPLOAD_URL_EXPIRY: int(1)
     .max(MAX_URL_EXPIRY_SECONDS)
-    .default(6 * 60 * 60),
+    .default(60 * 60),
+  /** An upload with no activity (signing parts, completing) for this many seconds fails. */
+  COFFER_UPLOAD_IDLE_TIMEOUT: int(60).default(24 * 60 * 60),
   COFFER_DOWNLOAD_URL_EXPIRY: int(1).max(MAX_URL_EXPIRY_SECONDS).default(DEFAULT_DOWNLOAD_EXPIRY_SECONDS),
   /** Events older than this are pruned; a client resuming from an older id misses what was pruned. */
   COFFER_EVENT_RETENTION_DAYS: int(1).default(7),

@@ -9,12 +9,13 @@ export type StorageConfig =
   | {
       kind: 's3';
       endpoint?: string;
+      /** Where signed URLs point, when clients reach the bucket elsewhere than `endpoint`. */
+      publicEndpoint?: string;
       region: string;
       bucket: string;
       accessKeyId: string;
       secretAccessKey: string;
       forcePathStyle: boolean;
-      trustChecksum: boolean;
     }
   | { kind: 'fs'; root: string };
 
@@ -22,9 +23,11 @@ export interface Limits {
   maxInlineBytes: number;
   maxUploadBytes: number;
   warnUploadBytes: number;
-  multipartThreshold: number;
   partSize: number;
+  /** Seconds a part's upload URL lives. */
   uploadUrlExpiry: number;
+  /** Seconds an upload may sit without activity before stale-uploads fails it. */
+  uploadIdleTimeout: number;
   downloadUrlExpiry: number;
 }
 
@@ -115,9 +118,9 @@ function fromEnv(env: Env): Config {
       maxInlineBytes: env.COFFER_MAX_INLINE_BYTES,
       maxUploadBytes: env.COFFER_MAX_UPLOAD_BYTES,
       warnUploadBytes: env.COFFER_WARN_UPLOAD_BYTES,
-      multipartThreshold: env.COFFER_MULTIPART_THRESHOLD,
       partSize: env.COFFER_PART_SIZE,
       uploadUrlExpiry: env.COFFER_UPLOAD_URL_EXPIRY,
+      uploadIdleTimeout: env.COFFER_UPLOAD_IDLE_TIMEOUT,
       downloadUrlExpiry: env.COFFER_DOWNLOAD_URL_EXPIRY,
     },
     guards: {
@@ -155,12 +158,12 @@ function storageConfig(env: Env): StorageConfig {
   return {
     kind: 's3',
     endpoint,
+    publicEndpoint: env.S3_PUBLIC_ENDPOINT,
     region: env.S3_REGION,
     bucket: env.S3_BUCKET!,
     accessKeyId: env.S3_ACCESS_KEY_ID!,
     secretAccessKey: env.S3_SECRET_ACCESS_KEY!,
     // Custom endpoints (MinIO, Ceph, s3rver) usually only speak path-style; R2 and AWS do both.
     forcePathStyle: env.S3_FORCE_PATH_STYLE ?? (endpoint !== undefined && !env.R2_ACCOUNT_ID),
-    trustChecksum: env.S3_TRUST_CHECKSUM,
   };
 }

@@ -20,7 +20,7 @@ const STATUS: Record<string, number> = {
 
 /**
  * Serves the fs backend's signed URLs (server/storage/signed-url.ts), standing in for the S3
- * endpoints a presigned URL would hit: GET/HEAD to download, PUT for single uploads and parts.
+ * endpoints a presigned URL would hit: GET/HEAD to download, PUT for the parts of an upload.
  * Runs in its own encapsulated context so the body parsers and error handler here affect no
  * other route: uploads are streamed from the raw request, never buffered.
  */
@@ -98,18 +98,19 @@ async function serveGet(storage: FsStorage, req: FilesRequest, reply: FastifyRep
   return reply.send(body);
 }
 
+/**
+ * A part write: the signed grant says which key, how many bytes and which MD5. Like S3, the
+ * request must carry the signed Content-Length and Content-MD5 (a different one is a signature
+ * failure); a body whose digest differs is 400 BadDigest, an existing key 412, a closed upload 404.
+ */
 async function servePut(storage: FsStorage, req: FilesRequest, reply: FastifyReply) {
   const key = req.params['*'];
   const grant = storage.signer.verify(key, req.query);
-  if (!grant || grant.op === 'get') return forbidden(req, reply);
-  // Like S3, a length or type other than the signed one is a signature failure.
-  if (Number(req.headers['content-length'] ?? NaN) !== grant.contentLength) return forbidden(req, reply);
-  if (grant.op === 'put' && req.headers['content-type'] !== grant.contentType) return forbidden(req, reply);
+  if (grant?.op !== 'create') return forbidden(req, reply);
+  if (Number(req.headers['content-length'] ?? Number.NaN) !== grant.contentLength) return forbidden(req, reply);
+  if (req.headers['content-md5'] !== grant.md5) return forbidden(req, reply);
   req.raw.setTimeout(UPLOAD_IDLE_TIMEOUT_MS, () => req.raw.destroy(new Error('upload idle timeout')));
-  const { etag } =
-    grant.op === 'put'
-      ? await storage.putWithEtag(key, req.raw, grant.contentLength)
-      : await storage.putPart(key, grant.uploadId, grant.partNumber, req.raw, grant.contentLength);
+  const { etag } = await storage.createFromUrl(key, req.raw, { contentLength: grant.contentLength, md5: grant.md5 });
   return reply.code(200).header('etag', etag).send();
 }
 

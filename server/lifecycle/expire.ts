@@ -1,5 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { artifacts } from '../db/schema/index.ts';
+import { removeArtifactBytes } from '../services/artifact-bytes.ts';
 import { byTenant, type JobContext } from './job-context.ts';
 import { artifactPage, type Doomed, markDeleted, removeDeletedRows } from './queries.ts';
 
@@ -24,8 +25,8 @@ export async function expireArtifacts(job: JobContext, rows: Doomed[], from: Sta
   }
   const movedIds = new Set(marked.map((r) => r.id));
   for (const r of rows) {
-    // A pending diff pack of a vanished version may still have an open multipart upload.
-    if (movedIds.has(r.id) && r.status === 'pending' && r.uploadId) await storage.abortMultipart(r.storageKey, r.uploadId).catch(() => {});
+    // A pending diff pack of a vanished version may still have parts and an unfinished assembly.
+    if (movedIds.has(r.id) && r.status === 'pending') await removeArtifactBytes(storage, r);
   }
   await removeObjects(job, marked);
 }

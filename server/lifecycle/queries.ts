@@ -4,7 +4,7 @@
  * is not tenant-scoped), and each runs through `withSystem`, past row-level security. Reads of one
  * tenant's rows and every write of a tenant's rows and events go through `withTenant`.
  */
-import { and, asc, count, eq, gt, inArray, lt, ne, notExists, type SQL, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, inArray, lt, lte, ne, notExists, type SQL, sql } from 'drizzle-orm';
 import type { NewCofferEvent } from '../../shared/schemas/events.ts';
 import { type Db, withSystem, withTenant } from '../db/index.ts';
 import { artifacts, diffPacks, events, projects, tenants, versions } from '../db/schema/index.ts';
@@ -101,16 +101,40 @@ export function orphanPackPage(db: Db, p: { afterId: string | null; limit: numbe
   );
 }
 
-/** Of `keys`, those some pending or ready artifact still owns; failed and deleted rows own no bytes. */
+/** Of `keys`, those some live artifact (pending, verifying, ready) still owns; failed and deleted rows own no bytes. */
 export async function ownedKeys(db: Db, keys: string[]): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
   const rows = await withSystem(db, (tx) =>
     tx
       .selectDistinct({ key: artifacts.storageKey })
       .from(artifacts)
-      .where(and(inArray(artifacts.storageKey, keys), inArray(artifacts.status, ['pending', 'ready']))),
+      .where(and(inArray(artifacts.storageKey, keys), inArray(artifacts.status, ['pending', 'verifying', 'ready']))),
   );
   return new Set(rows.map((r) => r.key));
+}
+
+/** Of `ids`, the artifacts whose upload is still in flight (pending or verifying): they own their parts. */
+export async function uploadsInFlight(db: Db, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await withSystem(db, (tx) =>
+    tx
+      .select({ id: artifacts.id })
+      .from(artifacts)
+      .where(and(inArray(artifacts.id, ids), inArray(artifacts.status, ['pending', 'verifying']))),
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
+/** Of `uploadIds`, the assemblies some upload in flight has on record. */
+export async function assembliesInFlight(db: Db, uploadIds: string[]): Promise<Set<string>> {
+  if (uploadIds.length === 0) return new Set();
+  const rows = await withSystem(db, (tx) =>
+    tx
+      .select({ uploadId: artifacts.uploadId })
+      .from(artifacts)
+      .where(and(inArray(artifacts.uploadId, uploadIds), inArray(artifacts.status, ['pending', 'verifying']))),
+  );
+  return new Set(rows.map((r) => r.uploadId!));
 }
 
 export async function existingTenants(db: Db, ids: string[]): Promise<Set<string>> {
@@ -166,13 +190,24 @@ export async function removeDeletedRows(db: Db, p: { tenantId: string; ids: stri
   );
 }
 
-/** pending → failed with an `artifact_failed` event each; returns the rows that were still pending. */
-export function markUploadsFailed(db: Db, p: { tenantId: string; ids: string[]; reason: string; now: Date }): Promise<Doomed[]> {
+/** pending (or verifying) → failed with an `artifact_failed` event each; returns the rows that were still idle in that state. */
+export function markUploadsFailed(
+  db: Db,
+  p: { tenantId: string; ids: string[]; from: Array<'pending' | 'verifying'>; idleSince: Date; reason: string; now: Date },
+): Promise<Doomed[]> {
   return withTenant(db, p.tenantId, async (tx) => {
     const rows = await tx
       .update(artifacts)
       .set({ status: 'failed', failureReason: p.reason, updatedAt: p.now })
-      .where(and(eq(artifacts.tenantId, p.tenantId), inArray(artifacts.id, p.ids), eq(artifacts.status, 'pending')))
+      // Still idle now, not only when the page was read: a client may have signed a part since.
+      .where(
+        and(
+          eq(artifacts.tenantId, p.tenantId),
+          inArray(artifacts.id, p.ids),
+          inArray(artifacts.status, p.from),
+          lte(artifacts.updatedAt, p.idleSince),
+        ),
+      )
       .returning(doomedColumns);
     const failed = rows.map(
       (r): NewCofferEvent => ({

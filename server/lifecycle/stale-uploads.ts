@@ -1,44 +1,53 @@
-import { and, eq, isNotNull, lte } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, lte } from 'drizzle-orm';
 import { artifacts } from '../db/schema/index.ts';
+import { removeArtifactBytes } from '../services/artifact-bytes.ts';
+import { VERIFY_LEASE_MS } from '../services/artifact-state.ts';
 import { byTenant, type JobContext } from './job-context.ts';
 import { artifactPage, clearUploadIds, type Doomed, markUploadsFailed } from './queries.ts';
 
 /**
- * Pending uploads not completed within the upload URL expiry can never complete (their URLs are
- * dead), so they are marked `failed` with an event, their multipart upload aborted and any partial
- * object deleted. `updated_at` is the age: a pending row is not updated until it completes.
+ * Uploads idle for COFFER_UPLOAD_IDLE_TIMEOUT (no part signed, no completion tried) are marked
+ * `failed` with an event, and their parts and unfinished assembly removed: `updated_at` is the
+ * last activity, so a slow upload that keeps signing parts lives on. A verification stuck that
+ * long (its verifier died and nobody completed again) is failed the same way.
  *
- * Resumable: a crash after marking leaves `failed` rows with an upload id, which the second pass
- * aborts (and any run's orphan-objects sweep removes their bytes, since failed rows own none).
+ * Only rows this run moved are cleaned, by this run. Resumable: a crash after marking leaves
+ * `failed` rows with an upload id, which the second pass aborts, and parts, which the
+ * orphan-objects sweep removes since failed rows own none.
  */
 export async function runStaleUploads(job: JobContext): Promise<void> {
-  const expiry = job.deps.config.limits.uploadUrlExpiry;
-  const stale = and(eq(artifacts.status, 'pending'), lte(artifacts.updatedAt, new Date(job.now.getTime() - expiry * 1000)));
+  const idle = job.deps.config.limits.uploadIdleTimeout;
+  const idleSince = new Date(job.now.getTime() - Math.max(idle * 1000, VERIFY_LEASE_MS));
+  const stale = and(inArray(artifacts.status, ['pending', 'verifying']), lte(artifacts.updatedAt, idleSince));
   await eachPage(job, stale, async (rows) => {
     if (job.dryRun) {
       for (const r of rows) job.stats.removed(r.tenantId, 0);
       return;
     }
-    const reason = `upload not completed within ${expiry} seconds of its creation; start a new upload`;
+    const reason = `upload idle for more than ${idle} seconds; start a new upload`;
     const failed: Doomed[] = [];
     for (const [tenantId, group] of byTenant(rows)) {
-      failed.push(...(await markUploadsFailed(job.deps.db, { tenantId, ids: group.map((r) => r.id), reason, now: job.now })));
+      const ids = group.map((r) => r.id);
+      failed.push(
+        ...(await markUploadsFailed(job.deps.db, { tenantId, ids, from: ['pending', 'verifying'], idleSince, reason, now: job.now })),
+      );
     }
-    await abortAll(job, failed);
-    // Single-PUT uploads may have written their object without ever being completed.
-    await job.deps.storage.deleteMany(failed.map((r) => r.storageKey));
-    // Bytes of a partial upload are unknown without a HEAD per object; counted as 0.
+    for (const r of failed) await removeArtifactBytes(job.deps.storage, r);
+    await forgetUploadIds(job, failed);
+    // Bytes of a partial upload are unknown without listing its parts; counted as 0.
     for (const r of failed) job.stats.removed(r.tenantId, 0);
   });
   if (!job.dryRun) {
-    await eachPage(job, and(eq(artifacts.status, 'failed'), isNotNull(artifacts.uploadId)), (rows) => abortAll(job, rows));
+    await eachPage(job, and(eq(artifacts.status, 'failed'), isNotNull(artifacts.uploadId)), async (rows) => {
+      for (const r of rows) await job.deps.storage.abortMultipart(r.storageKey, r.uploadId!);
+      await forgetUploadIds(job, rows);
+    });
   }
 }
 
-/** Aborts the multipart uploads of failed rows and then forgets their ids. */
-async function abortAll(job: JobContext, rows: Doomed[]): Promise<void> {
+/** Failed rows' assemblies are aborted: forget their ids, so the abort is not retried forever. */
+async function forgetUploadIds(job: JobContext, rows: Doomed[]): Promise<void> {
   const multipart = rows.filter((r) => r.uploadId);
-  for (const r of multipart) await job.deps.storage.abortMultipart(r.storageKey, r.uploadId!);
   for (const [tenantId, group] of byTenant(multipart)) await clearUploadIds(job.deps.db, { tenantId, ids: group.map((r) => r.id) });
 }
 

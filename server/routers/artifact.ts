@@ -10,7 +10,14 @@ import {
   putArtifactInput,
 } from '../../shared/schemas/artifact.ts';
 import { eventCursorOutput, onEventInput } from '../../shared/schemas/event-stream.ts';
-import { completeUploadInput, createUploadInput, createUploadOutput } from '../../shared/schemas/upload.ts';
+import {
+  completeUploadInput,
+  createUploadInput,
+  createUploadOutput,
+  signPartsInput,
+  signPartsOutput,
+  uploadStateSchema,
+} from '../../shared/schemas/upload.ts';
 import * as events from '../events/subscription.ts';
 import * as artifacts from '../services/artifacts.ts';
 import * as uploads from '../services/uploads.ts';
@@ -49,6 +56,16 @@ export const artifactRouter = router({
       const { extra: _none, ...created } = await uploads.createUpload(ctx.deps, ctx.tenant, input);
       return created;
     }),
+  /** Signed URLs for the parts about to be sent, each bound to its length and MD5. */
+  signParts: writeProcedure
+    .input(signPartsInput)
+    .output(signPartsOutput)
+    .mutation(({ ctx, input }) => uploads.signParts(ctx.deps, ctx.tenant, input)),
+  /** The parts that have landed: resume by sending the others. */
+  getUpload: readProcedure
+    .input(artifactIdInput)
+    .output(uploadStateSchema)
+    .query(({ ctx, input }) => uploads.getUploadState(ctx.deps, ctx.tenant, input.id)),
   completeUpload: writeProcedure
     .input(completeUploadInput)
     .output(artifactSchema)

@@ -4,13 +4,14 @@ import type { ListArtifactsInput, PutArtifactInput } from '../../shared/schemas/
 import * as q from '../db/queries/artifacts.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
-import { appendEvent } from '../events/append.ts';
 import type { TenantScope } from '../tenant-scope.ts';
+import { removeArtifactBytes } from './artifact-bytes.ts';
+import { moveArtifact, VERIFY_LEASE_MS } from './artifact-state.ts';
 import { byCreation, toPage } from './paging.ts';
 
 /** Drops server-only columns before an artifact leaves the service. */
 export function toArtifact(row: q.ArtifactRow) {
-  const { tenantId: _t, storageKey: _k, uploadId: _u, ...rest } = row;
+  const { tenantId: _t, storageKey: _k, uploadId: _u, partSize: _p, ...rest } = row;
   return rest;
 }
 
@@ -74,52 +75,13 @@ export async function putArtifact(deps: Deps, tenant: TenantScope, input: PutArt
     await deps.storage.put(storageKey, body, { contentType, contentLength: body.length });
   } catch (err) {
     const reason = err instanceof CofferError ? err.message : 'storage write failed';
-    await markFailed(deps, tenant, id, reason);
-    await deps.storage.delete(storageKey).catch(() => {}); // a partial object, if any; the orphan sweep catches what this misses
+    const failed = await moveArtifact(tenant, { id, from: ['pending'], to: 'failed', failureReason: reason, now: deps.now() });
+    if (failed) await deps.storage.delete(storageKey).catch(() => {}); // a partial object, if any; the orphan sweep catches what this misses
     throw err;
   }
-  return toArtifact(await markReady(deps, tenant, id));
-}
-
-/**
- * pending → ready, with its `artifact_uploaded` event in the same transaction. `sha256` is the
- * verified checksum when it was declared at completion (the row holds '' until then).
- */
-export async function markReady(deps: Deps, tenant: TenantScope, id: string, sha256?: string) {
-  return tenant.run(async (tx) => {
-    const row = await q.setArtifactStatus(tx, { tenantId: tenant.id, id, status: 'ready', from: 'pending', sha256, now: deps.now() });
-    if (!row) throw new CofferError('CONFLICT', 'artifact is no longer pending (completed, failed or deleted meanwhile)');
-    const links = { artifactId: id, projectId: row.projectId, versionId: row.versionId };
-    await appendEvent(tx, tenant.id, {
-      type: 'artifact_uploaded',
-      ...links,
-      data: { kind: row.kind, sizeBytes: row.sizeBytes, sha256: row.sha256, filename: row.filename, downloadReady: true },
-    });
-    // The one rule that ties versions to artifacts: a version is ready when its snapshot is.
-    if (row.kind === 'build_snapshot' && row.versionId) {
-      await appendEvent(tx, tenant.id, { type: 'version_ready', ...links, data: { sizeBytes: row.sizeBytes, sha256: row.sha256 } });
-    }
-    return row;
-  });
-}
-
-/** pending → failed with a reason the caller can act on, and an `artifact_failed` event. */
-export async function markFailed(deps: Deps, tenant: TenantScope, id: string, reason: string) {
-  return tenant.run(async (tx) => {
-    const row = await q.setArtifactStatus(tx, {
-      tenantId: tenant.id,
-      id,
-      status: 'failed',
-      from: 'pending',
-      failureReason: reason,
-      now: deps.now(),
-    });
-    if (row) {
-      const links = { artifactId: id, projectId: row.projectId, versionId: row.versionId };
-      await appendEvent(tx, tenant.id, { type: 'artifact_failed', ...links, data: { kind: row.kind, reason } });
-    }
-    return row;
-  });
+  const ready = await moveArtifact(tenant, { id, from: ['pending'], to: 'ready', now: deps.now() });
+  if (!ready) throw new CofferError('CONFLICT', 'the artifact was deleted while it was being stored');
+  return toArtifact(ready);
 }
 
 /** Reads a JSON artifact back and checks its bytes against the recorded sha256 before serving them. */
@@ -145,24 +107,28 @@ export async function listArtifactsPage(deps: Deps, tenant: TenantScope, input: 
 }
 
 /**
- * Marks the row `deleted` first, then removes the object, then the row. If storage fails in
- * between, the row stays `deleted` (invisible to callers) and the cleanup job finishes the work.
+ * Marks the row `deleted` first (with its event), then removes the bytes, then the row. If storage
+ * fails in between, the row stays `deleted` (invisible to callers) and the retention job finishes
+ * the work. An upload being verified is not deleted under its verifier's feet: CONFLICT, retry.
  */
 export async function deleteArtifact(deps: Deps, tenant: TenantScope, id: string) {
-  const row = await getRow(tenant, id);
-  await tenant.run(async (tx) => {
-    await q.setArtifactStatus(tx, { tenantId: tenant.id, id, status: 'deleted', now: deps.now() });
-    await appendEvent(tx, tenant.id, {
-      type: 'artifact_deleted',
-      artifactId: id,
-      projectId: row.projectId,
-      versionId: row.versionId,
-      data: { kind: row.kind },
-    });
-  });
-  await deps.storage.delete(row.storageKey);
-  await tenant.run((tx) => q.deleteArtifactRow(tx, { tenantId: tenant.id, id }));
-  return { id, deleted: true as const };
+  let row = await getRow(tenant, id);
+  for (let attempt = 0; ; attempt++) {
+    const now = deps.now();
+    const staleBefore = new Date(now.getTime() - VERIFY_LEASE_MS);
+    if (row.status === 'verifying' && row.updatedAt >= staleBefore) {
+      throw new CofferError('CONFLICT', 'the upload is being verified right now; delete it again in a few seconds');
+    }
+    const from = row.status === 'verifying' ? (['verifying'] as const) : (['pending', 'ready', 'failed'] as const);
+    const moved = await moveArtifact(tenant, { id, from, to: 'deleted', now, ...(row.status === 'verifying' && { staleBefore }) });
+    if (moved) {
+      await removeArtifactBytes(deps.storage, moved);
+      await tenant.run((tx) => q.deleteArtifactRow(tx, { tenantId: tenant.id, id }));
+      return { id, deleted: true as const };
+    }
+    if (attempt === 2) throw new CofferError('CONFLICT', 'the artifact changed while it was being deleted; retry');
+    row = await getRow(tenant, id); // someone else moved it: look again (NOT_FOUND once it is gone)
+  }
 }
 
 export function downloadFilename(row: q.ArtifactRow): string {

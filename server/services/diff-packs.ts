@@ -57,7 +57,7 @@ export async function putDiffPack(deps: Deps, tenant: TenantScope, input: PutDif
         sizeBytes: input.sizeBytes,
         sha256: input.sha256,
         filename: `${projectId}-${fromVersionId}_to_${toVersionId}.pack.zip`,
-        storageKey: diffPackKey({ tenantId: tenant.id, projectId, fromVersionId, toVersionId }),
+        storageKey: (artifactId) => diffPackKey({ tenantId: tenant.id, projectId, fromVersionId, toVersionId, artifactId }),
         projectId,
         metadata: { fromVersionId, toVersionId },
       },
@@ -73,9 +73,9 @@ export async function putDiffPack(deps: Deps, tenant: TenantScope, input: PutDif
 }
 
 /**
- * Writes the pack row. A failed earlier pack is removed first: its artifact row goes (its object
- * already went when it failed), because it shares the storage key and must not outlive its
- * replacement, or deleting it later would delete the new pack's bytes.
+ * Writes the pack row. A failed earlier pack is replaced: its artifact row goes (its bytes went
+ * when it failed; its key is its own, so nothing of the new pack is touched) together with its
+ * pack row, so the pair has one pack again.
  */
 async function link(tx: Tx, p: q.VersionPair & { projectId: string; artifactId: string }): Promise<q.DiffPackRow> {
   const old = await q.findDiffPack(tx, p);

@@ -30,7 +30,6 @@ export async function checkHealth(deps: Deps): Promise<Health> {
       s3Bucket: Boolean(s3?.bucket),
       s3Credentials: Boolean(s3?.accessKeyId && s3.secretAccessKey),
       s3ForcePathStyle: Boolean(s3?.forcePathStyle),
-      s3TrustChecksum: Boolean(s3?.trustChecksum),
       adminToken: Boolean(config.adminToken),
       signingSecret: Boolean(config.signingSecret),
       publicUrl: Boolean(config.publicUrl),

@@ -10,10 +10,16 @@ import { CofferError, notFound } from '../errors.ts';
 import { appendEvent } from '../events/append.ts';
 import type { TenantScope } from '../tenant-scope.ts';
 import { byCreation, toPage } from './paging.ts';
-import { createUpload, PENDING_SHA256, renewUpload } from './uploads.ts';
+import { createUpload, PENDING_SHA256, resumePlan } from './uploads.ts';
 
 /** A `deleted` snapshot is on its way out (its row is removed next), so it counts as none. */
-const STATUS_BY_ARTIFACT = { pending: 'uploading', ready: 'ready', failed: 'failed', deleted: 'no_snapshot' } as const;
+const STATUS_BY_ARTIFACT = {
+  pending: 'uploading',
+  verifying: 'uploading',
+  ready: 'ready',
+  failed: 'failed',
+  deleted: 'no_snapshot',
+} as const;
 
 export function versionStatus(view: q.VersionView): VersionStatus {
   return view.snapshot ? STATUS_BY_ARTIFACT[view.snapshot.status] : 'no_snapshot';
@@ -69,7 +75,7 @@ export async function createVersion(deps: Deps, tenant: TenantScope, input: Crea
   const key = input.idempotencyKey;
   if (key) {
     const existing = await findByKey(tenant, input.projectId, key);
-    if (existing) return replay(deps, existing, input);
+    if (existing) return replay(deps, tenant, existing, input);
   }
   try {
     return await insertNew(deps, tenant, input);
@@ -78,7 +84,7 @@ export async function createVersion(deps: Deps, tenant: TenantScope, input: Crea
     // A concurrent call with the same key committed first: answer as a retry of it.
     const existing = await findByKey(tenant, input.projectId, key);
     if (!existing) throw err;
-    return replay(deps, existing, input);
+    return replay(deps, tenant, existing, input);
   }
 }
 
@@ -96,7 +102,7 @@ async function insertNew(deps: Deps, tenant: TenantScope, input: CreateVersionIn
       kind: 'build_snapshot',
       ...input.snapshot,
       filename: `${projectId}-${versionId}.zip`,
-      storageKey: snapshotKey({ tenantId: tenant.id, projectId, versionId }),
+      storageKey: (artifactId) => snapshotKey({ tenantId: tenant.id, projectId, versionId, artifactId }),
       projectId,
       versionId,
     },
@@ -141,13 +147,13 @@ function findByKey(tenant: TenantScope, projectId: string, idempotencyKey: strin
 
 /**
  * A retry returns the first call's version. While its snapshot is still pending, the retry gets
- * fresh URLs for the same upload (same key and multipart upload id), since the first response
- * may never have arrived.
+ * the same upload's plan (the first response may never have arrived), and counts as activity:
+ * the upload's life is extended as if it had signed a part.
  */
-async function replay(deps: Deps, existing: { view: q.VersionView; version: Version }, input: CreateVersionInput) {
+async function replay(deps: Deps, tenant: TenantScope, existing: { view: q.VersionView; version: Version }, input: CreateVersionInput) {
   assertSameRequest(existing.view, input);
   const s = existing.view.snapshot;
-  const upload = s?.status === 'pending' ? await renewUpload(deps, s) : undefined;
+  const upload = s?.status === 'pending' ? await resumePlan(deps, tenant, s.id) : undefined;
   return { version: existing.version, upload, warnings: [] };
 }
 

@@ -2,21 +2,26 @@ import { pipeline, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
+  type CORSRule,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetBucketCorsCommand,
   GetBucketLifecycleConfigurationCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   type LifecycleRule,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
+  PutBucketCorsCommand,
   PutBucketLifecycleConfigurationCommand,
   PutObjectCommand,
   S3Client,
-  UploadPartCommand,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -25,7 +30,7 @@ import { CofferError } from '../errors.ts';
 import { attachmentDisposition } from './content-disposition.ts';
 import { lengthGuard } from './length-guard.ts';
 import { storageUnavailable, toStorageError } from './s3-errors.ts';
-import type { CompletedPart, PresignedPut, PresignGetOptions, PresignPutOptions, Storage } from './types.ts';
+import type { CompletedPart, MultipartUpload, PresignCreateOptions, PresignedRequest, PresignGetOptions, Storage } from './types.ts';
 
 type S3Config = Extract<StorageConfig, { kind: 's3' }>;
 
@@ -80,6 +85,9 @@ function stripBucketRootSlash(client: S3Client): void {
     'ListObjectsV2Command',
     'DeleteObjectsCommand',
     'HeadBucketCommand',
+    'ListMultipartUploadsCommand',
+    'GetBucketCorsCommand',
+    'PutBucketCorsCommand',
     'GetBucketLifecycleConfigurationCommand',
     'PutBucketLifecycleConfigurationCommand',
   ]);
@@ -140,15 +148,15 @@ class BodyFailed extends Error {
  */
 export class S3Storage implements Storage {
   readonly backend = 's3' as const;
-  /** AWS S3 and R2 refuse a PUT whose body does not match its signed x-amz-checksum-sha256; Ceph 16 and s3rver don't. */
-  readonly verifiesSha256OnPut: boolean;
   private readonly client: S3Client;
+  /** Signs URLs for clients: the same client unless they reach the bucket at S3_PUBLIC_ENDPOINT. */
+  private readonly signer: S3Client;
   private readonly bucket: string;
 
   constructor(config: S3Config, opts: S3StorageOptions = {}) {
     this.client = createS3Client(config, opts);
+    this.signer = config.publicEndpoint ? createS3Client({ ...config, endpoint: config.publicEndpoint }, opts) : this.client;
     this.bucket = config.bucket;
-    this.verifiesSha256OnPut = config.trustChecksum;
   }
 
   put(Key: string, body: Readable | Buffer, { contentType, contentLength }: { contentType: string; contentLength?: number }) {
@@ -192,7 +200,7 @@ export class S3Storage implements Storage {
       const Range = range ? `bytes=${range.start}-${range.end ?? ''}` : undefined;
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, Range }));
       const total = res.ContentRange ? Number(res.ContentRange.split('/')[1]) : res.ContentLength;
-      return { body: res.Body as Readable, sizeBytes: total ?? 0 };
+      return { body: res.Body as Readable, sizeBytes: total ?? 0, etag: res.ETag };
     });
   }
 
@@ -200,7 +208,7 @@ export class S3Storage implements Storage {
     return call('object', async () => {
       try {
         const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
-        return { sizeBytes: res.ContentLength ?? 0, lastModified: res.LastModified };
+        return { sizeBytes: res.ContentLength ?? 0, lastModified: res.LastModified, etag: res.ETag };
       } catch (err) {
         if (toStorageError(err, 'object').code === 'NOT_FOUND') return null;
         throw err;
@@ -228,7 +236,12 @@ export class S3Storage implements Storage {
       const res = await this.client.send(
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix, ContinuationToken: opts.continuationToken, MaxKeys: opts.limit ?? 1000 }),
       );
-      const items = (res.Contents ?? []).map((o) => ({ key: o.Key!, sizeBytes: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) }));
+      const items = (res.Contents ?? []).map((o) => ({
+        key: o.Key!,
+        sizeBytes: o.Size ?? 0,
+        lastModified: o.LastModified ?? new Date(0),
+        etag: o.ETag,
+      }));
       return { items, nextToken: res.IsTruncated ? res.NextContinuationToken : undefined };
     });
   }
@@ -237,29 +250,42 @@ export class S3Storage implements Storage {
     return call('object', () => {
       const ResponseContentDisposition = opts.filename === undefined ? undefined : attachmentDisposition(opts.filename);
       const command = new GetObjectCommand({ Bucket: this.bucket, Key, ResponseContentDisposition, ResponseContentType: opts.contentType });
-      return getSignedUrl(this.client, command, { expiresIn: opts.expiresIn });
+      return getSignedUrl(this.signer, command, { expiresIn: opts.expiresIn });
     });
   }
 
-  presignPut(Key: string, opts: PresignPutOptions): Promise<PresignedPut> {
+  /** S3 has no folders to open: part URLs are bounded by their expiry and their key. */
+  async openStaging(): Promise<void> {}
+
+  async discardStaging(prefix: string): Promise<void> {
+    for (;;) {
+      const page = await this.list(prefix);
+      await this.deleteMany(page.items.map((o) => o.key));
+      if (!page.nextToken) return;
+    }
+  }
+
+  /**
+   * A PutObject URL with Content-Length, Content-MD5 and If-None-Match: * as signed headers: the
+   * bucket checks the body's MD5 (AWS, R2, MinIO, Ceph all do) and refuses to replace an object
+   * that exists (all four support conditional writes; s3rver does not, the test shim adds it).
+   */
+  presignCreate(Key: string, opts: PresignCreateOptions): Promise<PresignedRequest> {
     return call('object', async () => {
-      const checksum = this.verifiesSha256OnPut && opts.sha256 ? Buffer.from(opts.sha256, 'hex').toString('base64') : undefined;
       const command = new PutObjectCommand({
         Bucket: this.bucket,
         Key,
-        ContentType: opts.contentType,
         ContentLength: opts.contentLength,
-        ChecksumSHA256: checksum,
+        ContentMD5: opts.md5,
+        IfNoneMatch: '*',
       });
-      const url = await getSignedUrl(this.client, command, {
+      const url = await getSignedUrl(this.signer, command, {
         expiresIn: opts.expiresIn,
-        signableHeaders: new Set(['content-type', 'content-length']),
-        // Kept as a signed header: in the query string most servers would not compare it with the body.
-        unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
+        signableHeaders: new Set(['content-length', 'content-md5', 'if-none-match']),
+        // In the query string most servers would not compare them with the request.
+        unhoistableHeaders: new Set(['content-md5', 'if-none-match']),
       });
-      const headers: Record<string, string> = { 'content-type': opts.contentType };
-      if (checksum) headers['x-amz-checksum-sha256'] = checksum;
-      return { url, headers };
+      return { url, headers: { 'content-md5': opts.md5, 'if-none-match': '*' } };
     });
   }
 
@@ -270,17 +296,54 @@ export class S3Storage implements Storage {
     });
   }
 
-  presignPart(Key: string, UploadId: string, PartNumber: number, opts: { expiresIn: number; contentLength: number }) {
-    return call('upload', () =>
-      getSignedUrl(
-        this.client,
-        new UploadPartCommand({ Bucket: this.bucket, Key, UploadId, PartNumber, ContentLength: opts.contentLength }),
-        {
-          expiresIn: opts.expiresIn,
-          signableHeaders: new Set(['content-length']),
-        },
-      ),
-    );
+  copyPart(Key: string, UploadId: string, part: { partNumber: number; sourceKey: string }) {
+    return call('upload', async () => {
+      const res = await this.client.send(
+        new UploadPartCopyCommand({
+          Bucket: this.bucket,
+          Key,
+          UploadId,
+          PartNumber: part.partNumber,
+          CopySource: this.copySource(part.sourceKey),
+        }),
+      );
+      return { etag: res.CopyPartResult?.ETag ?? '' };
+    });
+  }
+
+  copyObject(sourceKey: string, Key: string, { contentType }: { contentType: string }) {
+    return call('object', async () => {
+      const res = await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key,
+          CopySource: this.copySource(sourceKey),
+          ContentType: contentType,
+          MetadataDirective: 'REPLACE',
+        }),
+      );
+      return { etag: res.CopyObjectResult?.ETag };
+    });
+  }
+
+  listMultipartUploads(Prefix: string): Promise<MultipartUpload[]> {
+    return bucketCall('multipart upload listing', async () => {
+      const found: MultipartUpload[] = [];
+      let KeyMarker: string | undefined;
+      let UploadIdMarker: string | undefined;
+      do {
+        const res = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix, KeyMarker, UploadIdMarker }));
+        for (const u of res.Uploads ?? []) found.push({ key: u.Key!, uploadId: u.UploadId!, initiated: u.Initiated ?? new Date(0) });
+        ({ NextKeyMarker: KeyMarker, NextUploadIdMarker: UploadIdMarker } = res);
+        if (!res.IsTruncated) break;
+      } while (KeyMarker);
+      return found;
+    });
+  }
+
+  /** S3 has no temp files of its own: incomplete multipart assemblies are what listMultipartUploads finds. */
+  async removeStaleTemporaries(): Promise<number> {
+    return 0;
   }
 
   completeMultipart(Key: string, UploadId: string, parts: CompletedPart[]) {
@@ -311,6 +374,11 @@ export class S3Storage implements Storage {
     });
   }
 
+  /** `bucket/key`, each key segment percent-encoded, as x-amz-copy-source wants it. */
+  private copySource(key: string): string {
+    return `${this.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  }
+
   async health() {
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
@@ -334,6 +402,23 @@ export class S3Storage implements Storage {
   async putLifecycleRules(Rules: LifecycleRule[]): Promise<void> {
     await bucketCall('lifecycle configuration', () =>
       this.client.send(new PutBucketLifecycleConfigurationCommand({ Bucket: this.bucket, LifecycleConfiguration: { Rules } })),
+    );
+  }
+
+  /** The bucket's CORS rules; none when it has no configuration. */
+  async corsRules(): Promise<CORSRule[]> {
+    return bucketCall('CORS configuration', () =>
+      this.client.send(new GetBucketCorsCommand({ Bucket: this.bucket })).then(
+        (r) => r.CORSRules ?? [],
+        (err: unknown) => ((err as { name?: string }).name === 'NoSuchCORSConfiguration' ? [] : Promise.reject(err)),
+      ),
+    );
+  }
+
+  /** Replaces the bucket's whole CORS configuration (callers merge with corsRules() first). */
+  async putCorsRules(CORSRules: CORSRule[]): Promise<void> {
+    await bucketCall('CORS configuration', () =>
+      this.client.send(new PutBucketCorsCommand({ Bucket: this.bucket, CORSConfiguration: { CORSRules } })),
     );
   }
 }

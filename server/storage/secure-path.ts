@@ -2,7 +2,7 @@ import path from 'node:path';
 import { CofferError } from '../errors.ts';
 
 /** Top-level directories the fs backend keeps for itself; no key may live under them. */
-export const RESERVED_DIRS = ['.tmp', '.multipart'] as const;
+export const RESERVED_DIRS = ['.tmp', '.multipart', '.etags'] as const;
 
 /**
  * Maps an object key to a file path under `root`, refusing anything that could escape it or

@@ -3,8 +3,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 /** What a signed URL allows; every field is covered by the signature. */
 export type SignedGrant =
   | { op: 'get'; key: string; filename?: string; contentType?: string }
-  | { op: 'put'; key: string; contentType: string; contentLength: number }
-  | { op: 'part'; key: string; uploadId: string; partNumber: number; contentLength: number };
+  /** Create `key` once, with exactly `contentLength` bytes whose Content-MD5 is `md5`. */
+  | { op: 'create'; key: string; contentLength: number; md5: string };
 
 export type SignedQuery = Record<string, string | undefined>;
 
@@ -47,7 +47,9 @@ const FIELDS = ['op', 'exp', 'fn', 'ct', 'len', 'upload', 'part'] as const;
 
 /** Fixed order, absent fields as "", JSON-encoded: no two different grants share a string. */
 function canonical(key: string, params: SignedQuery): string[] {
-  return ['coffer-v1', key, ...FIELDS.map((f) => params[f] ?? '')];
+  // `md5` came later: appended only to create grants, so download URLs signed before stay valid.
+  const fields = ['coffer-v1', key, ...FIELDS.map((f) => params[f] ?? '')];
+  return params.op === 'create' ? [...fields, params.md5 ?? ''] : fields;
 }
 
 function toParams(grant: SignedGrant): Record<string, string> {
@@ -58,10 +60,8 @@ function toParams(grant: SignedGrant): Record<string, string> {
         ...(grant.filename !== undefined && { fn: grant.filename }),
         ...(grant.contentType !== undefined && { ct: grant.contentType }),
       };
-    case 'put':
-      return { op: 'put', ct: grant.contentType, len: String(grant.contentLength) };
-    case 'part':
-      return { op: 'part', upload: grant.uploadId, part: String(grant.partNumber), len: String(grant.contentLength) };
+    case 'create':
+      return { op: 'create', len: String(grant.contentLength), md5: grant.md5 };
   }
 }
 
@@ -69,10 +69,8 @@ function fromParams(key: string, q: SignedQuery): SignedGrant | null {
   switch (q.op) {
     case 'get':
       return { op: 'get', key, filename: q.fn, contentType: q.ct };
-    case 'put':
-      return { op: 'put', key, contentType: q.ct ?? '', contentLength: Number(q.len) };
-    case 'part':
-      return { op: 'part', key, uploadId: q.upload ?? '', partNumber: Number(q.part), contentLength: Number(q.len) };
+    case 'create':
+      return { op: 'create', key, contentLength: Number(q.len), md5: q.md5 ?? '' };
     default:
       return null;
   }

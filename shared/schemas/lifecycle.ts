@@ -91,3 +91,28 @@ export const bucketLifecycleOutput = z.object({
   notes: z.array(z.string()),
 });
 export const applyBucketLifecycleOutput = z.object({ applied: z.literal(true), rules: z.array(z.string()) });
+
+/** Origins a browser may upload from: absent, the deployment's own (COFFER_PUBLIC_URL). */
+export const bucketCorsInput = z
+  .object({
+    origins: z
+      .array(z.url().regex(/^https?:\/\/[^/]+$/, 'must be an origin: scheme://host[:port], no path'))
+      .min(1)
+      .max(50)
+      .optional(),
+  })
+  .default({});
+const corsRule = z.object({
+  ID: z.string(),
+  AllowedOrigins: z.array(z.string()),
+  AllowedMethods: z.array(z.string()),
+  AllowedHeaders: z.array(z.string()),
+  ExposeHeaders: z.array(z.string()),
+  MaxAgeSeconds: z.number().int(),
+});
+export const bucketCorsOutput = z.object({
+  backend: z.enum(['s3', 'fs']),
+  configuration: z.object({ CORSRules: z.array(corsRule) }),
+  notes: z.array(z.string()),
+});
+export const applyBucketCorsOutput = z.object({ applied: z.literal(true), rules: z.array(z.string()) });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_PARTS, MAX_PARTS_PER_SIGN } from '../constants.ts';
 import { artifactSchema } from './artifact.ts';
 import { contentTypeSchema, entityRefSchema, idSchema, kindSchema, metadataSchema, sha256Schema } from './common.ts';
 
@@ -36,40 +37,61 @@ export const createUploadInput = z.object({
 });
 export type CreateUploadInput = z.infer<typeof createUploadInput>;
 
-export const uploadInstructionsSchema = z.discriminatedUnion('mode', [
-  z.object({
-    mode: z.literal('single'),
-    method: z.literal('PUT'),
-    url: z.string(),
-    /** Send these headers exactly: the signature covers them. */
-    headers: z.record(z.string(), z.string()),
-    expiresAt: z.date(),
-  }),
-  z.object({
-    mode: z.literal('multipart'),
-    partSize: z.number().int(),
-    /** PUT each part's bytes to its URL, keep the ETag response header, pass them to completeUpload. */
-    parts: z.array(z.object({ partNumber: z.number().int(), url: z.string(), sizeBytes: z.number().int() })),
-    expiresAt: z.date(),
-  }),
-]);
-export type UploadInstructions = z.infer<typeof uploadInstructionsSchema>;
+/**
+ * How an upload's bytes are to be sent: `partCount` parts of `partSize` bytes (the last one
+ * smaller), each signed just before it is sent (artifact.signParts). A single part is the
+ * common case for small files. `expiresAt` is when the upload fails for inactivity: every
+ * signParts call or completion attempt moves it on.
+ */
+export const uploadPlanSchema = z.object({
+  partSize: z.number().int(),
+  partCount: z.number().int(),
+  expiresAt: z.date(),
+});
+export type UploadPlan = z.infer<typeof uploadPlanSchema>;
 
 export const createUploadOutput = z.object({
   artifact: artifactSchema,
-  upload: uploadInstructionsSchema,
+  upload: uploadPlanSchema,
   /** e.g. the size warning at or above COFFER_WARN_UPLOAD_BYTES. */
   warnings: z.array(z.string()),
 });
 
-export const completedPartSchema = z.object({
-  partNumber: z.number().int().min(1).max(10_000),
-  etag: z.string().min(1).max(256),
+/** Content-MD5 as HTTP sends it: the base64 of the 16-byte digest. */
+export const md5Schema = z.string().regex(/^[A-Za-z0-9+/]{22}==$/, 'must be the base64 MD5 digest of the part (Content-MD5)');
+
+export const signPartsInput = z.object({
+  id: idSchema,
+  /** The parts about to be sent, each with the MD5 of its bytes: the bucket refuses any other bytes. */
+  parts: z
+    .array(z.object({ partNumber: z.number().int().min(1).max(MAX_PARTS), md5: md5Schema }))
+    .min(1)
+    .max(MAX_PARTS_PER_SIGN),
+});
+
+export const signedPartSchema = z.object({
+  partNumber: z.number().int(),
+  method: z.literal('PUT'),
+  url: z.string(),
+  /** Send exactly these headers (Content-MD5, If-None-Match): the signature covers them. */
+  headers: z.record(z.string(), z.string()),
+  sizeBytes: z.number().int(),
+});
+
+export const signPartsOutput = z.object({ parts: z.array(signedPartSchema), expiresAt: z.date() });
+
+/** What has landed of an upload: a client resumes by sending only the parts not listed. */
+export const uploadStateSchema = z.object({
+  artifact: artifactSchema,
+  partSize: z.number().int(),
+  partCount: z.number().int(),
+  parts: z.array(z.object({ partNumber: z.number().int(), sizeBytes: z.number().int(), etag: z.string() })),
+  /** When a pending upload fails for inactivity; null once it is no longer pending. */
+  expiresAt: z.date().nullable(),
 });
 
 export const completeUploadInput = z.object({
   id: idSchema,
-  parts: z.array(completedPartSchema).max(10_000).optional(),
   /** Only when it was not declared at creation: declaring it twice, differently, fails the upload. */
   sha256: declaredSha256Schema,
 });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { artifactSchema } from './artifact.ts';
 import { cursorSchema, expiresInSchema, idSchema, limitSchema } from './common.ts';
-import { declaredSha256Schema, snapshotDeclSchema, uploadInstructionsSchema } from './upload.ts';
+import { declaredSha256Schema, snapshotDeclSchema, uploadPlanSchema } from './upload.ts';
 
 export const VERSION_SOURCES = ['build', 'stream', 'manual'] as const;
 export type VersionSource = (typeof VERSION_SOURCES)[number];
@@ -27,7 +27,7 @@ export const versionSchema = z.object({
   isCurrent: z.boolean(),
   /** The newest ready version of its project: the one `exportLatest` serves. */
   isLatest: z.boolean(),
-  /** Pass it to `artifact.completeUpload` after uploading the snapshot's bytes. */
+  /** The snapshot's artifact: sign its parts with `artifact.signParts`, then `artifact.completeUpload` it. */
   snapshotArtifactId: z.uuid().nullable(),
   /** `sha256` is '' while a snapshot whose checksum is declared at completion is still pending. */
   snapshot: z.object({ artifactId: z.uuid(), sizeBytes: z.number().int(), sha256: z.string() }).nullable(),
@@ -48,7 +48,7 @@ export type CreateVersionInput = z.infer<typeof createVersionInput>;
 export const createVersionOutput = z.object({
   version: versionSchema,
   /** Present while the snapshot still needs its bytes, also on an idempotent retry. */
-  upload: uploadInstructionsSchema.optional(),
+  upload: uploadPlanSchema.optional(),
   warnings: z.array(z.string()),
 });
 
@@ -109,7 +109,7 @@ export const diffPackSchema = z.object({
 export const putDiffPackOutput = z.object({
   diffPack: diffPackSchema,
   artifact: artifactSchema,
-  upload: uploadInstructionsSchema,
+  upload: uploadPlanSchema,
   warnings: z.array(z.string()),
 });
 

@@ -32,8 +32,8 @@ async function startVersion(client: CofferClient, projectId: string, prompt: str
     snapshot: { sizeBytes: bytes.length, sha256: sha256(bytes), contentType: 'application/zip' },
   });
   const finish = async () => {
-    const parts = await putBytes(upload!, bytes);
-    await client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId!, parts });
+    await putBytes(client, version.snapshotArtifactId!, upload!, bytes);
+    await client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId! });
   };
   return { version, finish };
 }
@@ -102,7 +102,8 @@ describe.each(BACKENDS)('the console in Chromium (%s)', (backend) => {
       "form-action 'self'",
     ])
       expect(csp).toContain(d);
-    expect(csp).toMatch(/connect-src 'self' ws:\/\/127\.0\.0\.1:\d+;/); // this server's socket, not any ws: host
+    // This server's socket (not any ws: host) and the one origin signed part URLs point at.
+    expect(csp).toMatch(/connect-src 'self' ws:\/\/127\.0\.0\.1:\d+ http:\/\/127\.0\.0\.1:\d+;/);
     expect(csp).not.toContain('unsafe-inline');
     expect(await res!.text()).not.toMatch(/<script>|<style>|style="/);
   });

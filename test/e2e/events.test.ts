@@ -167,7 +167,7 @@ describe('artifact.onEvent across instances', () => {
       sizeBytes: body.length,
       sha256: sha256(randomBody(16)),
     });
-    await putBytes(upload, body);
+    await putBytes(t.onA, artifact.id, upload, body);
     await expectTrpcError(t.onA.artifact.completeUpload.mutate({ id: artifact.id }), 'PRECONDITION_FAILED');
     const { value } = await next;
     expect(value).toMatchObject({
@@ -188,7 +188,7 @@ describe('waitUntilReady', () => {
       sizeBytes: body.length,
       sha256: declared ?? sha256(body),
     });
-    await putBytes(created.upload, body);
+    await putBytes(c, created.artifact.id, created.upload, body);
     return created.artifact;
   }
 
@@ -236,7 +236,7 @@ describe('waitUntilReady', () => {
       snapshot: { sizeBytes: body.length, sha256: sha256(body) },
     });
     const waiting = t.onB.waitUntilReady({ versionId: version.id }, { timeoutMs: 15_000 });
-    await putBytes(upload!, body);
+    await putBytes(t.onA, version.snapshotArtifactId!, upload!, body);
     await new Promise((r) => setTimeout(r, 200));
     await t.onA.artifact.completeUpload.mutate({ id: version.snapshotArtifactId! });
     expect(await waiting).toMatchObject({ id: version.id, status: 'ready' });

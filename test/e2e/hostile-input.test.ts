@@ -108,7 +108,8 @@ describe.each(BACKENDS)('hostile input against the %s backend', (backend) => {
             const headers: Record<string, string> = auth ? { authorization: `Bearer ${world.attacker.key}` } : {};
             const route = batch ? `${path},${path}?batch=1` : path;
             if (get && body.length < 4000)
-              return send(`${server.url}/trpc/${route}${batch ? '&' : '?'}input=${percentEncode(body)}`, { headers });
+              // A GET of a subscription whose input parses is an SSE stream: read it briefly.
+              return send(`${server.url}/trpc/${route}${batch ? '&' : '?'}input=${percentEncode(body)}`, { headers }, true);
             return send(`${server.url}/trpc/${route}`, {
               method: 'POST',
               headers: { ...headers, 'content-type': 'application/json' },

@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifacts, events, usageAlerts, versions } from '../../server/db/schema/index.ts';
 import { runCleanup } from '../../server/lifecycle/jobs.ts';
+import type { S3Storage } from '../../server/storage/s3.ts';
 import { MiB } from '../../shared/constants.ts';
-import { tenantPrefix } from '../../shared/keys.ts';
+import { stagingPrefix, tenantPrefix } from '../../shared/keys.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
 import { DAY, listAll, seedArtifacts, seedDailyVersions, wrapStorage } from '../support/lifecycle-seed.ts';
 import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
@@ -38,7 +42,7 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
   let offsetMs = 0;
   /** Armed by the crash test: deleteMany of this tenant's keys fails after its first call. */
   let crashTenant: string | null = null;
-  let slowList = false;
+  const slowList = false;
   const db = () => server.systemDb;
   const cleanupEvents = (tenantId: string) =>
     db()
@@ -177,7 +181,7 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
         sizeBytes: bytes.length,
         sha256: sha256(bytes),
       });
-      await putBytes(pack.upload, bytes);
+      await putBytes(t.client, pack.artifact.id, pack.upload, bytes);
       await t.client.artifact.completeUpload.mutate({ id: pack.artifact.id });
       packs.push(pack);
     }
@@ -198,7 +202,7 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
       sha256: sha256(bytes),
       contentType: 'application/octet-stream',
     });
-    await putBytes(inFlight.upload, bytes); // uploaded, never completed
+    await putBytes(t.client, inFlight.artifact.id, inFlight.upload, bytes); // uploaded, never completed
 
     await runCleanup(server.deps, { job: 'orphan-objects', triggeredBy: 'test' });
     expect(await server.deps.storage.head(orphanKey)).not.toBeNull(); // younger than the 24 h grace
@@ -210,72 +214,101 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
       offsetMs = 0;
     }
     expect(await server.deps.storage.head(orphanKey)).toBeNull();
-    expect(await server.deps.storage.head(await keyOf(inFlight.artifact.id))).not.toBeNull();
+    expect((await t.client.artifact.getUpload.query({ id: inFlight.artifact.id })).parts).toHaveLength(1); // its part was kept
     expect(await t.client.artifact.completeUpload.mutate({ id: inFlight.artifact.id })).toMatchObject({ status: 'ready' });
   });
 
-  it('marks stale uploads failed, aborts their multipart uploads and removes partial objects', async () => {
+  it('sweeps what no upload owns any more: stray parts, unrecorded assemblies, temp files of crashed writes', async () => {
+    const t = await server.newTenant('leaks');
+    const bytes = randomBody(100);
+    const ready = await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      sizeBytes: 100,
+      sha256: sha256(bytes),
+      contentType: 'application/octet-stream',
+    });
+    await putBytes(t.client, ready.artifact.id, ready.upload, bytes);
+    await t.client.artifact.completeUpload.mutate({ id: ready.artifact.id });
+    // A part that came back after completion (a reused S3 URL, or a crash before the parts were removed).
+    const stray = `${stagingPrefix({ tenantId: t.tenantId, artifactId: ready.artifact.id })}1`;
+    await server.deps.storage.openStaging(stagingPrefix({ tenantId: t.tenantId, artifactId: ready.artifact.id }));
+    await server.deps.storage.put(stray, Buffer.from(bytes), { contentType: 'application/octet-stream' });
+    // An assembly a verifier started and never recorded (it crashed in between).
+    const unrecordedKey = `${tenantPrefix(t.tenantId)}attachment/2026/01/01/${randomUUID()}.bin`;
+    const { uploadId } = await server.deps.storage.createMultipart(unrecordedKey, { contentType: 'application/octet-stream' });
+    // An upload still in flight: its part stays.
+    const inFlight = await t.client.artifact.createUpload.mutate({
+      kind: 'attachment',
+      sizeBytes: 100,
+      sha256: sha256(bytes),
+      contentType: 'application/octet-stream',
+    });
+    await putBytes(t.client, inFlight.artifact.id, inFlight.upload, bytes);
+    // A temp file a crashed write left on disk.
+    const storage = server.deps.config.storage;
+    const temp = storage.kind === 'fs' ? join(storage.root, '.tmp', 'crashed-write') : undefined;
+    if (temp) {
+      await mkdir(dirname(temp), { recursive: true });
+      await writeFile(temp, 'partial');
+      await utimes(temp, new Date(Date.now() - 2 * DAY), new Date(Date.now() - 2 * DAY));
+    }
+
+    offsetMs = 25 * HOUR; // past the 24 h grace
+    try {
+      await runCleanup(server.deps, { job: 'orphan-objects', triggeredBy: 'test' });
+    } finally {
+      offsetMs = 0;
+    }
+    expect(await server.deps.storage.head(stray)).toBeNull();
+    expect((await server.deps.storage.listMultipartUploads(tenantPrefix(t.tenantId))).map((u) => u.uploadId)).not.toContain(uploadId);
+    if (temp) expect(existsSync(temp)).toBe(false);
+    expect((await t.client.artifact.getUpload.query({ id: inFlight.artifact.id })).parts).toHaveLength(1);
+    await expect(t.client.artifact.completeUpload.mutate({ id: inFlight.artifact.id })).resolves.toMatchObject({ status: 'ready' });
+    const dl = await t.client.artifact.getDownloadUrl.query({ id: ready.artifact.id });
+    expect(sha256(new Uint8Array(await (await fetch(dl.url)).arrayBuffer()))).toBe(sha256(bytes));
+  });
+
+  it('marks uploads idle past their lifetime failed, and removes their parts and unfinished assembly', async () => {
     const t = await server.newTenant('stale');
-    offsetMs = -7 * HOUR; // created seven hours ago: their URLs (6 h) are dead
+    offsetMs = -25 * HOUR; // last active 25 hours ago: past the 24 h idle lifetime
     const small = randomBody(64);
     const big = randomBody(6 * MiB);
-    const single = await t.client.artifact.createUpload.mutate({
-      kind: 'attachment',
-      sizeBytes: small.length,
-      sha256: sha256(small),
-      contentType: 'application/octet-stream',
-    });
-    const multi = await t.client.artifact.createUpload.mutate({
-      kind: 'attachment',
-      sizeBytes: big.length,
-      sha256: sha256(big),
-      contentType: 'application/octet-stream',
-    });
+    const start = (bytes: Uint8Array) =>
+      t.client.artifact.createUpload.mutate({
+        kind: 'attachment',
+        sizeBytes: bytes.length,
+        sha256: sha256(bytes),
+        contentType: 'application/octet-stream',
+      });
+    const single = await start(small);
+    const multi = await start(big);
+    await putBytes(t.client, single.artifact.id, single.upload, small);
+    await putBytes(t.client, multi.artifact.id, multi.upload, big);
+    const slow = await start(small); // created long ago, but signs a part now: still alive
     offsetMs = 0;
-    const fresh = await t.client.artifact.createUpload.mutate({
-      kind: 'attachment',
-      sizeBytes: small.length,
-      sha256: sha256(small),
-      contentType: 'application/octet-stream',
-    });
-    await putBytes(single.upload, small);
-    if (multi.upload.mode !== 'multipart') throw new Error('expected multipart');
-    const parts = await putBytes(multi.upload, big);
+    await putBytes(t.client, slow.artifact.id, slow.upload, small);
+    const fresh = await start(small);
+    // The verifier assembles hashed parts as they land: the multi-part upload has an assembly on record.
+    await expect
+      .poll(async () => (await db().select().from(artifacts).where(eq(artifacts.id, multi.artifact.id)))[0]!.uploadId)
+      .toBeTruthy();
     const multiRow = (await db().select().from(artifacts).where(eq(artifacts.id, multi.artifact.id)))[0]!;
 
     await server.admin.storage.runCleanup.mutate({ job: 'stale-uploads' });
     for (const a of [single, multi]) {
       expect(
         await t.client.artifact.list.query({ status: 'failed' }).then((r) => r.items.find((i) => i.id === a.artifact.id)),
-      ).toMatchObject({ failureReason: expect.stringMatching(/not completed/) });
+      ).toMatchObject({ failureReason: expect.stringMatching(/idle for more than 86400 seconds/) });
+      expect((await server.deps.storage.list(stagingPrefix({ tenantId: t.tenantId, artifactId: a.artifact.id }))).items).toEqual([]);
     }
-    expect((await t.client.artifact.list.query({ status: 'pending' })).items.map((a) => a.id)).toEqual([fresh.artifact.id]);
-    expect(await server.deps.storage.head(await keyOf(single.artifact.id))).toBeNull();
-    await expect(server.deps.storage.completeMultipart(multiRow.storageKey, multiRow.uploadId!, parts!)).rejects.toMatchObject({
-      code: 'NOT_FOUND',
-    });
+    expect((await t.client.artifact.list.query({ status: 'pending' })).items.map((a) => a.id).sort()).toEqual(
+      [slow.artifact.id, fresh.artifact.id].sort(),
+    );
+    expect((await server.deps.storage.listMultipartUploads('tenants/')).map((u) => u.uploadId)).not.toContain(multiRow.uploadId);
     expect((await db().select().from(artifacts).where(eq(artifacts.id, multi.artifact.id)))[0]!.uploadId).toBeNull();
     expect(await db().$count(events, and(eq(events.tenantId, t.tenantId), eq(events.type, 'artifact_failed')))).toBe(2);
-    await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: single.artifact.id }), 'PRECONDITION_FAILED', /not completed/);
-  });
-
-  it('runs a job once when two instances start it together', async () => {
-    const runsOf = async () =>
-      (await server.admin.storage.cleanupRuns.query({ limit: 200 })).items.filter((r) => r.job === 'orphan-objects').length;
-    const before = await runsOf();
-    slowList = true; // the first instance's run holds the lock while it lists
-    try {
-      const first = runCleanup(server.deps, { job: 'orphan-objects', triggeredBy: 'test' });
-      await new Promise((r) => setTimeout(r, 300));
-      const second = await other.admin.storage.runCleanup.mutate({ job: 'orphan-objects' });
-      expect(second).toEqual({ status: 'already_running', job: 'orphan-objects' });
-      expect(await first).toMatchObject({ status: 'ran', run: { status: 'completed' } });
-    } finally {
-      slowList = false;
-    }
-    expect(await runsOf()).toBe(before + 1);
-    // Once it is done, the other instance may run it.
-    expect(await other.admin.storage.runCleanup.mutate({ job: 'orphan-objects', dryRun: true })).toMatchObject({ status: 'ran' });
+    await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: single.artifact.id }), 'PRECONDITION_FAILED', /idle/);
+    await expect(t.client.artifact.completeUpload.mutate({ id: slow.artifact.id })).resolves.toMatchObject({ status: 'ready' });
   });
 
   it('reports usage equal to what is stored, with a cost estimate and a once-a-day alert', async () => {
@@ -288,7 +321,7 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
       source: 'build',
       snapshot: { sizeBytes: bytes.length, sha256: sha256(bytes), contentType: 'application/zip' },
     });
-    await putBytes(upload!, bytes);
+    await putBytes(t.client, version.snapshotArtifactId!, upload!, bytes);
     await t.client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId! });
     await t.client.artifact.createUpload.mutate({
       kind: 'attachment',
@@ -349,6 +382,36 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
       if (applied instanceof Error) expect(applied.message).toMatch(/does not support bucket lifecycle/);
       else expect((applied as { rules: string[] }).rules).toContain('coffer-abort-incomplete-uploads');
     }
+  });
+
+  it('prints and applies the CORS rule browser uploads need, keeping the bucket’s other rules', async () => {
+    const t = await server.newTenant('cors');
+    await expectTrpcError(t.client.storage.bucketCors.query({}), 'UNAUTHORIZED');
+    await expectTrpcError(server.admin.storage.bucketCors.query({ origins: ['https://app.example/path'] }), 'BAD_REQUEST', /origin/);
+    const shown = await server.admin.storage.bucketCors.query({ origins: ['https://app.example'] });
+    expect(shown.configuration.CORSRules).toEqual([
+      expect.objectContaining({
+        ID: 'coffer-browser-uploads',
+        AllowedOrigins: ['https://app.example'],
+        AllowedMethods: ['PUT', 'GET', 'HEAD'],
+        AllowedHeaders: expect.arrayContaining(['content-md5', 'if-none-match']),
+        ExposeHeaders: expect.arrayContaining(['ETag']),
+      }),
+    ]);
+    if (backend === 'fs') {
+      await expectTrpcError(server.admin.storage.applyBucketCors.mutate({ origins: ['https://app.example'] }), 'PRECONDITION_FAILED', /S3/);
+      return;
+    }
+    const storage = server.deps.storage as S3Storage;
+    await storage.putCorsRules([{ ID: 'someone-else', AllowedOrigins: ['https://other.example'], AllowedMethods: ['GET'] }]);
+    const applied = await server.admin.storage.applyBucketCors.mutate({ origins: ['https://app.example'] });
+    expect(applied.rules).toEqual(['someone-else', 'coffer-browser-uploads']);
+    const rules = await storage.corsRules();
+    expect(rules.find((r) => r.ID === 'coffer-browser-uploads')?.AllowedOrigins).toEqual(['https://app.example']);
+    // Applying again replaces our rule, not the others.
+    await server.admin.storage.applyBucketCors.mutate({ origins: ['https://app.example', 'http://localhost:5173'] });
+    expect((await storage.corsRules()).map((r) => r.ID)).toEqual(['someone-else', 'coffer-browser-uploads']);
+    await storage.putCorsRules([]).catch(() => {});
   });
 
   async function keyOf(artifactId: string): Promise<string> {

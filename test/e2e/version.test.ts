@@ -12,8 +12,8 @@ const decl = (bytes: Uint8Array) => ({ sizeBytes: bytes.length, sha256: sha256(b
 /** Creates a version with a snapshot and uploads it the way a build worker would. */
 async function readyVersion(client: CofferClient, projectId: string, bytes = randomBody(2048), prompt = 'build it') {
   const { version, upload } = await client.version.create.mutate({ projectId, source: 'build', prompt, snapshot: decl(bytes) });
-  const parts = await putBytes(upload!, bytes);
-  await client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId!, parts });
+  await putBytes(client, version.snapshotArtifactId!, upload!, bytes);
+  await client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId! });
   return { version, bytes };
 }
 
@@ -55,7 +55,7 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
     expect(version.snapshot).toEqual({ artifactId: version.snapshotArtifactId, sizeBytes: bytes.length, sha256: sha256(bytes) });
     expect(await eventsOf(version.id, 'version_created')).toHaveLength(1);
 
-    await putBytes(upload!, bytes);
+    await putBytes(t.client, version.snapshotArtifactId!, upload!, bytes);
     const artifact = await t.client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId! });
     expect(artifact).toMatchObject({
       kind: 'build_snapshot',
@@ -77,17 +77,17 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
     expect(await fetchBytes(dl.downloadUrl)).toEqual(bytes);
   });
 
-  it('returns the same version for a retried key, with fresh URLs for its pending upload', async () => {
+  it('returns the same version for a retried key, with its pending upload plan, as activity', async () => {
     const t = await server.newTenant();
     const bytes = randomBody(6 * MiB);
     const input = { projectId: 'p', source: 'stream' as const, snapshot: decl(bytes), idempotencyKey: 'deploy-42' };
     const first = await t.client.version.create.mutate(input);
     const again = await t.client.version.create.mutate(input);
     expect(again.version.id).toBe(first.version.id);
-    if (again.upload?.mode !== 'multipart') throw new Error('expected multipart instructions on the retry');
-    expect(again.upload.parts.map((p) => p.sizeBytes)).toEqual([5 * MiB, MiB]);
-    const parts = await putBytes(again.upload, bytes);
-    await t.client.artifact.completeUpload.mutate({ id: again.version.snapshotArtifactId!, parts });
+    expect(again.upload).toMatchObject({ partSize: 5 * MiB, partCount: 2 });
+    expect(again.upload!.expiresAt.getTime()).toBeGreaterThan(first.upload!.expiresAt.getTime());
+    await putBytes(t.client, again.version.snapshotArtifactId!, again.upload!, bytes);
+    await t.client.artifact.completeUpload.mutate({ id: again.version.snapshotArtifactId! });
     const done = await t.client.version.create.mutate(input);
     expect(done).toMatchObject({ version: { id: first.version.id, status: 'ready' } });
     expect(done.upload).toBeUndefined();
@@ -101,7 +101,7 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
     const input = { projectId: 'race', source: 'build' as const, snapshot, idempotencyKey: 'k1' };
     const results = await Promise.all(Array.from({ length: 5 }, () => t.client.version.create.mutate(input)));
     expect(new Set(results.map((r) => r.version.id)).size).toBe(1);
-    expect(results.every((r) => r.upload?.mode === 'single')).toBe(true);
+    expect(results.every((r) => r.upload?.partCount === 1)).toBe(true);
     expect(results.filter((r) => r.warnings.length > 0)).toHaveLength(1);
     expect((await t.client.version.list.query({ projectId: 'race' })).items).toHaveLength(1);
     expect((await t.client.artifact.list.query({ kind: 'build_snapshot' })).items).toHaveLength(1);
@@ -139,7 +139,7 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
       source: 'build',
       snapshot: { ...decl(bytes), sha256: sha256(randomBody(8)) },
     });
-    await putBytes(upload!, bytes);
+    await putBytes(t.client, version.snapshotArtifactId!, upload!, bytes);
     await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId! }), 'PRECONDITION_FAILED', /sha256/);
     expect(await t.client.version.download.query({ versionId: version.id })).toMatchObject({
       available: false,
@@ -229,7 +229,7 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
     expect(put.artifact).toMatchObject({ kind: 'diff_pack', projectId: 'dp', status: 'pending' });
     expect(put.diffPack).toMatchObject({ ...pair, projectId: 'dp', artifactId: put.artifact.id });
     await expectTrpcError(t.client.version.getDiffPack.query(pair), 'NOT_FOUND');
-    await putBytes(put.upload, bytes);
+    await putBytes(t.client, put.artifact.id, put.upload, bytes);
     await t.client.artifact.completeUpload.mutate({ id: put.artifact.id });
     const got = await t.client.version.getDiffPack.query(pair);
     expect(got).toMatchObject({ filename: `dp-${a.id}_to_${b.id}.pack.zip`, sizeBytes: bytes.length, sha256: sha256(bytes) });
@@ -251,10 +251,10 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
     );
     const pair = { fromVersionId: b.id, toVersionId: a.id, sizeBytes: bytes.length };
     const bad = await t.client.version.putDiffPack.mutate({ ...pair, sha256: sha256(randomBody(5)) });
-    await putBytes(bad.upload, bytes);
+    await putBytes(t.client, bad.artifact.id, bad.upload, bytes);
     await expectTrpcError(t.client.artifact.completeUpload.mutate({ id: bad.artifact.id }), 'PRECONDITION_FAILED');
     const good = await t.client.version.putDiffPack.mutate({ ...pair, sha256: sha256(bytes) });
-    await putBytes(good.upload, bytes);
+    await putBytes(t.client, good.artifact.id, good.upload, bytes);
     await t.client.artifact.completeUpload.mutate({ id: good.artifact.id });
     expect(await fetchBytes((await t.client.version.getDiffPack.query(pair)).url)).toEqual(bytes);
     await expectTrpcError(t.client.artifact.getInfo.query({ id: bad.artifact.id }), 'NOT_FOUND');
@@ -272,7 +272,7 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
       sizeBytes: 10,
       sha256: sha256(bytes),
     });
-    await putBytes(pack.upload, bytes);
+    await putBytes(a.client, pack.artifact.id, pack.upload, bytes);
     await a.client.artifact.completeUpload.mutate({ id: pack.artifact.id });
     const versionId = v1.version.id;
     const pair = { fromVersionId: v1.version.id, toVersionId: v2.version.id };

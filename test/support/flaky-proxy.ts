@@ -10,7 +10,8 @@ export interface FlakyProxy {
 }
 
 /**
- * A real HTTP hop that answers 503 to the first PUT of every distinct URL and forwards the rest
+ * A real HTTP hop that answers 503 to the first PUT of every distinct URL, cuts the first
+ * GET of every URL off half-way, and forwards the rest
  * to `target()`, Host header included, so SigV4 signatures still verify. Lets tests cause a
  * genuine transient failure without mocking fetch.
  */
@@ -24,12 +25,29 @@ export async function startFlakyProxy(target: () => string): Promise<FlakyProxy>
       req.resume().on('end', () => res.writeHead(503).end('injected transient failure'));
       return;
     }
+    // The first GET of a URL without a Range is cut off half-way: a connection breaking mid-download.
+    const cut = req.method === 'GET' && !req.headers.range && !seen.has(`GET ${req.url}`);
+    if (cut) {
+      seen.add(`GET ${req.url}`);
+      failures++;
+    }
     const to = new URL(target());
     const up = http.request(
       { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host } },
       (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
+        if (!cut) return void r.pipe(res);
+        let sent = 0;
+        const half = Number(r.headers['content-length'] ?? 0) / 2;
+        r.on('data', (chunk: Buffer) => {
+          if (sent >= half) {
+            res.destroy();
+            r.destroy();
+            return;
+          }
+          sent += chunk.length;
+          res.write(chunk);
+        });
       },
     );
     up.on('error', (err) => res.destroy(err));
@@ -58,10 +76,10 @@ export function signUploadsVia(storage: Storage, origin: string): Storage {
   // A Proxy, not a spread: the backends are classes, and app.ts checks `instanceof FsStorage`.
   return new Proxy(storage, {
     get(target, prop) {
-      if (prop === 'presignPart') return async (...a: Parameters<Storage['presignPart']>) => rewrite(await target.presignPart(...a));
-      if (prop === 'presignPut') {
-        return async (...a: Parameters<Storage['presignPut']>) => {
-          const signed = await target.presignPut(...a);
+      if (prop === 'presignGet') return async (...a: Parameters<Storage['presignGet']>) => rewrite(await target.presignGet(...a));
+      if (prop === 'presignCreate') {
+        return async (...a: Parameters<Storage['presignCreate']>) => {
+          const signed = await target.presignCreate(...a);
           return { ...signed, url: rewrite(signed.url) };
         };
       }

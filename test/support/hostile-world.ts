@@ -33,8 +33,8 @@ async function readyVersion(client: CofferClient, projectId: string, prompt: str
     prompt,
     snapshot: { sizeBytes: 64, sha256: sha256(bytes) },
   });
-  const parts = await putBytes(upload!, bytes);
-  await client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId!, parts });
+  await putBytes(client, version.snapshotArtifactId!, upload!, bytes);
+  await client.artifact.completeUpload.mutate({ id: version.snapshotArtifactId! });
   return version;
 }
 

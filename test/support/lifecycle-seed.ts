@@ -32,8 +32,9 @@ export async function seedDailyVersions(deps: Deps, p: { tenantId: string; proje
   const rows = Array.from({ length: p.days }, (_, i) => {
     const versionId = randomUUID();
     const createdAt = new Date(p.now.getTime() - (p.days - i) * DAY);
-    const storageKey = snapshotKey({ tenantId: p.tenantId, projectId: p.projectId, versionId });
-    return { i, versionId, artifactId: randomUUID(), createdAt, storageKey, bytes: body(`snapshot ${i}`) };
+    const artifactId = randomUUID();
+    const storageKey = snapshotKey({ tenantId: p.tenantId, projectId: p.projectId, versionId, artifactId });
+    return { i, versionId, artifactId, createdAt, storageKey, bytes: body(`snapshot ${i}`) };
   });
   await withSystem(deps.db, (tx) =>
     tx.insert(artifacts).values(

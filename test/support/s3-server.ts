@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { access, mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import S3rver from '@20minutes/s3rver';
@@ -21,7 +21,8 @@ export interface TestS3 {
  *   value containing `'`, `(`, `)`, `*` or `!` (an RFC 5987 `filename*=UTF-8''...`) never verifies;
  * - it does not compare part etags on CompleteMultipartUpload;
  * - `Range: bytes=0-0` returns the whole object.
- * (Missing AbortMultipartUpload and NoSuchUpload are patched in by multipartShim below.)
+ * (Missing AbortMultipartUpload, NoSuchUpload, Content-MD5 and If-None-Match checks on PutObject
+ * and ListMultipartUploads are patched in by the shims below.)
  */
 export function usesS3rver(): boolean {
   return !process.env.S3_ENDPOINT;
@@ -45,7 +46,6 @@ export async function startTestS3(): Promise<TestS3> {
       accessKeyId: env.S3_ACCESS_KEY_ID ?? '',
       secretAccessKey: env.S3_SECRET_ACCESS_KEY ?? '',
       forcePathStyle: env.S3_FORCE_PATH_STYLE !== 'false',
-      trustChecksum: env.S3_TRUST_CHECKSUM === 'true',
     };
     await ensureBucket(config);
     return { config, stop: async () => {} };
@@ -61,6 +61,8 @@ export async function startTestS3(): Promise<TestS3> {
     configureBuckets: [{ name: BUCKET }],
   });
   server.middleware.unshift(multipartShim(path.join(directory, BUCKET, '._S3rver_uploads')));
+  server.middleware.unshift(createOnlyShim());
+  server.middleware.unshift(listUploadsShim(path.join(directory, BUCKET, '._S3rver_uploads')));
   const { port } = await server.run();
   const config: S3Config = {
     kind: 's3',
@@ -70,7 +72,6 @@ export async function startTestS3(): Promise<TestS3> {
     accessKeyId: 'S3RVER',
     secretAccessKey: 'S3RVER',
     forcePathStyle: true,
-    trustChecksum: false,
   };
   return {
     config,
@@ -144,3 +145,57 @@ function multipartShim(uploadsDir: string): S3rver['middleware'][number] {
       '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>';
   };
 }
+
+/**
+ * s3rver ignores Content-MD5 and If-None-Match on PutObject. S3, R2, MinIO and Ceph refuse a body
+ * whose MD5 differs (400 BadDigest) and, with If-None-Match: *, a key that exists (412); Coffer's
+ * part URLs rely on both. This checks the condition first, lets s3rver store the object, and
+ * removes it again if its MD5 was not the one declared.
+ */
+function createOnlyShim(): S3rver['middleware'][number] {
+  const xmlError = (ctx: Parameters<S3rver['middleware'][number]>[0], status: number, code: string) => {
+    ctx.status = status;
+    ctx.type = 'application/xml';
+    ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${code}</Message></Error>`;
+  };
+  return async (ctx, next) => {
+    const md5 = ctx.get('content-md5');
+    if (ctx.method !== 'PUT' || ctx.query.uploadId !== undefined || ctx.get('x-amz-copy-source') || (!md5 && !ctx.get('if-none-match'))) {
+      return next();
+    }
+    const [, bucket, ...rest] = ctx.path.split('/');
+    const key = decodeURIComponent(rest.join('/'));
+    if (ctx.get('if-none-match') === '*' && bucket && (await ctx.store.existsObject(bucket, key)))
+      return xmlError(ctx, 412, 'PreconditionFailed');
+    await next();
+    const stored = typeof ctx.response.etag === 'string' ? ctx.response.etag.replace(/"/g, '') : '';
+    if (ctx.status === 200 && md5 && bucket && Buffer.from(md5, 'base64').toString('hex') !== stored) {
+      await ctx.store.deleteObject(bucket, key);
+      xmlError(ctx, 400, 'BadDigest');
+    }
+  };
+}
+
+/** s3rver has no ListMultipartUploads; this lists its own uploads directory the way S3 answers. */
+function listUploadsShim(uploadsDir: string): S3rver['middleware'][number] {
+  return async (ctx, next) => {
+    if (ctx.method !== 'GET' || ctx.query.uploads === undefined || ctx.path.split('/').filter(Boolean).length !== 1) return next();
+    const prefix = typeof ctx.query.prefix === 'string' ? ctx.query.prefix : '';
+    const ids = await readdir(uploadsDir).catch(() => [] as string[]);
+    const uploads: string[] = [];
+    for (const id of ids) {
+      const key = await readFile(path.join(uploadsDir, id, 'key'), 'utf8').catch(() => null);
+      const info = await stat(path.join(uploadsDir, id)).catch(() => null);
+      if (key?.startsWith(prefix) && info) {
+        uploads.push(
+          `<Upload><Key>${escapeXml(key)}</Key><UploadId>${id}</UploadId><Initiated>${info.mtime.toISOString()}</Initiated></Upload>`,
+        );
+      }
+    }
+    ctx.status = 200;
+    ctx.type = 'application/xml';
+    ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>${uploads.join('')}</ListMultipartUploadsResult>`;
+  };
+}
+
+const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

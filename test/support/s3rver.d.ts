@@ -9,6 +9,14 @@ declare module '@20minutes/s3rver' {
     status: number;
     type: string;
     body: unknown;
+    path: string;
+    /** A request header, '' when absent. */
+    get(header: string): string;
+    response: { etag?: string };
+    store: {
+      existsObject(bucket: string, key: string): Promise<boolean>;
+      deleteObject(bucket: string, key: string): Promise<void>;
+    };
   }
   type Middleware = (ctx: S3rverContext, next: () => Promise<void>) => Promise<void>;
   export default class S3rver {

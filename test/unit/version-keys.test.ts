@@ -4,9 +4,11 @@ import { projectIdSchema } from '../../shared/schemas/version.ts';
 
 describe('project keys', () => {
   it('lays snapshots and diff packs out under the project', () => {
-    expect(snapshotKey({ tenantId: 't1', projectId: 'site.v2', versionId: 'v9' })).toBe('tenants/t1/projects/site.v2/snapshots/v9.zip');
-    expect(diffPackKey({ tenantId: 't1', projectId: 'p', fromVersionId: 'a', toVersionId: 'b' })).toBe(
-      'tenants/t1/projects/p/packs/a_to_b.pack.zip',
+    expect(snapshotKey({ tenantId: 't1', projectId: 'site.v2', versionId: 'v9', artifactId: 'a1' })).toBe(
+      'tenants/t1/projects/site.v2/snapshots/v9/a1.zip',
+    );
+    expect(diffPackKey({ tenantId: 't1', projectId: 'p', fromVersionId: 'a', toVersionId: 'b', artifactId: 'a2' })).toBe(
+      'tenants/t1/projects/p/packs/a_to_b/a2.pack.zip',
     );
   });
 

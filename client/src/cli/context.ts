@@ -24,4 +24,5 @@ export const OPTIONS = {
   kind: { type: 'string' },
   limit: { type: 'string' },
   cursor: { type: 'string' },
+  resume: { type: 'boolean' },
 } as const;

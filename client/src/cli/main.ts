@@ -11,7 +11,9 @@ const HELP = `coffer: push, pull and inspect Coffer artifacts and project versio
 
 usage: coffer <command> [options]
 
-  push <file|dir> --project P [-m M]   new version from a file, or a directory (zipped)
+  push <file|dir> --project P [-m M] [--resume]
+                                       new version from a file, or a directory (zipped);
+                                       --resume continues an interrupted push
   pull <versionId> | --latest P [-o F] download a version's snapshot, sha256-verified
   ls [--project P | --kind K]          artifacts (or a project's snapshots), newest first
   versions <project>                   a project's versions

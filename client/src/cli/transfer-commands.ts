@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
 import type { CommandContext } from './context.ts';
 import { formatBytes, UsageError } from './output.ts';
 import { progressBar } from './progress.ts';
@@ -8,15 +9,19 @@ import { zipDirectory } from './zip.ts';
 /**
  * `push <file|dir> --project P [--message M]`: a new version whose snapshot is the file, or the
  * directory zipped (streaming, to a temp file). Uploads through the Node helper's version
- * variant: version.create, then the parts, then completeUpload.
+ * variant: version.create, then the parts, then completeUpload. With --resume an interrupted
+ * push of the same file or unchanged directory sends only the parts that did not land.
  */
 export async function push({ client, out, args, signal }: CommandContext) {
   const [target] = args.positionals;
   const projectId = args.values.project;
-  if (!target || !projectId) throw new UsageError('usage: coffer push <file|dir> --project P [--message M]');
+  if (!target || !projectId) throw new UsageError('usage: coffer push <file|dir> --project P [--message M] [--resume]');
   const info = await stat(target).catch(() => null);
   if (!info) throw new UsageError(`no such file or directory: ${target}`);
-  const zipped = info.isDirectory() ? await zipDirectory(target, signal) : null;
+  const resume = args.values.resume ?? false;
+  const keepIn = resume ? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'coffer', 'push') : undefined;
+  const zipped = info.isDirectory() ? await zipDirectory(target, signal, { keepIn }) : null;
+  const pushed = false;
   try {
     if (zipped) out.note(`zipped ${zipped.files} files from ${target}`);
     const bar = progressBar(`push ${basename(resolve(target))}`);
@@ -25,6 +30,7 @@ export async function push({ client, out, args, signal }: CommandContext) {
       version: { projectId, source: 'manual', message: args.values.message },
       contentType,
       signal,
+      resume,
       onProgress: (p) => bar.update(p.sentBytes, p.totalBytes),
     });
     bar.finish();
@@ -33,7 +39,8 @@ export async function push({ client, out, args, signal }: CommandContext) {
       () => `pushed version ${version.id} of ${projectId} (${formatBytes(artifact.sizeBytes)}, sha256 ${artifact.sha256})`,
     );
   } finally {
-    await zipped?.dispose();
+    // A resumable push keeps its zip after a failure: the next `push --resume` sends only what is missing.
+    if (pushed || !resume) await zipped?.dispose();
   }
 }
 

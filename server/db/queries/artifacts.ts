@@ -1,4 +1,4 @@
-import { and, desc, eq, ne, type SQL, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, lt, ne, type SQL, sql } from 'drizzle-orm';
 import type { ArtifactStatus } from '../../../shared/constants.ts';
 import type { DbOrTx } from '../index.ts';
 import { artifacts } from '../schema/index.ts';
@@ -20,27 +20,68 @@ export async function findArtifact(db: DbOrTx, p: { tenantId: string; id: string
   return row;
 }
 
-export interface SetArtifactStatusParams {
+export interface TransitionParams {
   tenantId: string;
   id: string;
-  status: ArtifactStatus;
-  /** Only move from this status: guards against two completions racing. */
-  from?: ArtifactStatus;
-  failureReason?: string | null;
-  /** Records a checksum declared at completion, together with the status it was verified for. */
-  sha256?: string;
+  /** The states the row may leave: a row in any other state does not move. */
+  from: readonly ArtifactStatus[];
+  to: ArtifactStatus;
   now: Date;
+  /** Fencing: only a row whose updated_at is exactly this (the lease a verifier holds). */
+  leaseAt?: Date;
+  /** Only a row whose updated_at is before this (an expired lease). */
+  staleBefore?: Date;
+  /** Why, when moving to failed. */
+  failureReason?: string;
+  /** The checksum declared at completion, recorded with the move. */
+  sha256?: string;
 }
 
-export async function setArtifactStatus(db: DbOrTx, p: SetArtifactStatusParams): Promise<ArtifactRow | undefined> {
-  const where = [eq(artifacts.tenantId, p.tenantId), eq(artifacts.id, p.id)];
-  if (p.from) where.push(eq(artifacts.status, p.from));
+/**
+ * The one way an artifact changes state: a single conditional UPDATE that names the states it
+ * leaves (and, for a verifier, its lease). It returns the row only to the caller that moved it,
+ * and only that caller may touch the artifact's storage.
+ */
+export async function transitionArtifact(db: DbOrTx, p: TransitionParams): Promise<ArtifactRow | undefined> {
+  const where = [eq(artifacts.tenantId, p.tenantId), eq(artifacts.id, p.id), inArray(artifacts.status, [...p.from])];
+  if (p.leaseAt) where.push(eq(artifacts.updatedAt, p.leaseAt));
+  if (p.staleBefore) where.push(lt(artifacts.updatedAt, p.staleBefore));
   const [row] = await db
     .update(artifacts)
-    .set({ status: p.status, failureReason: p.failureReason ?? null, updatedAt: p.now, ...(p.sha256 ? { sha256: p.sha256 } : {}) })
+    .set({
+      status: p.to,
+      failureReason: p.to === 'failed' ? (p.failureReason ?? null) : null,
+      updatedAt: p.now,
+      ...(p.sha256 ? { sha256: p.sha256 } : {}),
+    })
     .where(and(...where))
     .returning();
   return row;
+}
+
+/** Forgets an assembly the backend no longer has (another verifier completed or aborted it), so a new one is started. */
+export async function forgetAssembly(db: DbOrTx, p: { tenantId: string; id: string; uploadId: string }): Promise<void> {
+  await db
+    .update(artifacts)
+    .set({ uploadId: null })
+    .where(and(eq(artifacts.tenantId, p.tenantId), eq(artifacts.id, p.id), eq(artifacts.uploadId, p.uploadId)));
+}
+
+/** Records the server's assembly of an upload, unless another was recorded first or the upload moved on. */
+export async function recordAssembly(db: DbOrTx, p: { tenantId: string; id: string; uploadId: string }): Promise<boolean> {
+  const rows = await db
+    .update(artifacts)
+    .set({ uploadId: p.uploadId })
+    .where(
+      and(
+        eq(artifacts.tenantId, p.tenantId),
+        eq(artifacts.id, p.id),
+        inArray(artifacts.status, ['pending', 'verifying']),
+        isNull(artifacts.uploadId),
+      ),
+    )
+    .returning({ id: artifacts.id });
+  return rows.length > 0;
 }
 
 export async function deleteArtifactRow(db: DbOrTx, p: { tenantId: string; id: string }): Promise<void> {

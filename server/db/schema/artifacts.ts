@@ -1,4 +1,5 @@
-import { bigint, index, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { ARTIFACT_STATUSES } from '../../../shared/constants.ts';
 import { tenants } from './tenants.ts';
 
 export const artifacts = pgTable(
@@ -20,13 +21,25 @@ export const artifacts = pgTable(
     filename: text(),
     sizeBytes: bigint({ mode: 'number' }).notNull(),
     sha256: text().notNull(),
-    status: text({ enum: ['pending', 'ready', 'failed', 'deleted'] }).notNull(),
-    /** The backend's multipart upload id while a multipart upload is in flight. */
+    status: text({ enum: ARTIFACT_STATUSES }).notNull(),
+    /**
+     * A direct upload's part size (its plan: parts of this size, the last one smaller); null for
+     * artifacts the server wrote itself (artifact.put).
+     */
+    partSize: integer(),
+    /**
+     * The backend's assembly of a multi-part upload (an S3 multipart upload on the artifact's own
+     * key, written only by the server), while it is in flight.
+     */
     uploadId: text(),
     /** Why an artifact is `failed`, in words the caller can act on. */
     failureReason: text(),
     metadata: jsonb().$type<Record<string, unknown>>().notNull().default({}),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    /**
+     * The last change. For a pending upload also its last activity (signing parts moves it on: an
+     * upload expires when idle, not when old); for a verifying one, the verifier's lease.
+     */
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
