@@ -11,6 +11,7 @@ import { clientIp, createRequestGuards, recordClientIps, takeIpToken } from './l
 import { loggerOptions } from './logger.ts';
 import { type AppRouter, appRouter } from './routers/_app.ts';
 import { checkHealth } from './services/health.ts';
+import { closeUploadVerifier } from './services/uploads.ts';
 import { FsStorage } from './storage/fs.ts';
 
 export interface AppOptions {
@@ -57,7 +58,8 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
   });
 
   if (deps.storage instanceof FsStorage) registerFsRoutes(app, deps.storage, guards);
-  registerConsole(app);
+  registerConsole(app, deps.storage);
+  app.addHook('onClose', () => closeUploadVerifier(deps.storage));
 
   app.get('/healthz', async (req, reply) => {
     try {

@@ -9,6 +9,7 @@ import { mountArtifacts } from './artifacts-view.ts';
 import { byId } from './dom.ts';
 import { type Live, startLive } from './live.ts';
 import { mountProjects } from './projects-view.ts';
+import { mountUpload } from './upload-view.ts';
 import { mountUsage } from './usage-view.ts';
 
 interface Session {
@@ -54,7 +55,7 @@ function showSignedIn(signedIn: boolean): void {
   if (!signedIn) byId<HTMLInputElement>('api-key').focus();
 }
 
-/** `#artifacts`, `#projects`, `#projects/<id>`, `#usage`: views are links, so Back and bookmarks work. */
+/** `#artifacts`, `#projects`, `#projects/<id>`, `#upload`, `#usage`: views are links, so Back and bookmarks work. */
 function route(): void {
   if (!session) return;
   const [name = 'artifacts', arg] = location.hash.slice(1).split('/');
@@ -65,6 +66,7 @@ function route(): void {
   const { client, live } = session;
   if (name === 'projects') session.unmount = mountProjects(view, client, live, arg ? decodeURIComponent(arg) : undefined);
   else if (name === 'usage') session.unmount = mountUsage(view, client);
+  else if (name === 'upload') session.unmount = mountUpload(view, client);
   else session.unmount = mountArtifacts(view, client, live);
   byId('nav')
     .querySelectorAll('a')

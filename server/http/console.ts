@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Storage } from '../storage/types.ts';
 
 /** Built by client/console/build.ts (the root `prepare` script); gitignored. */
 const DIST = fileURLToPath(new URL('../../client/console/dist/', import.meta.url));
@@ -59,16 +60,18 @@ async function readAssets(): Promise<Map<string, Asset>> {
 
 /**
  * Strict: scripts and styles only from files Coffer serves (no inline code, no CDNs), API calls
- * only to this origin. Downloads are navigations to signed URLs (possibly on the S3 endpoint's
- * origin), which connect-src does not govern, so it needs no storage origin. CSP3 browsers let
- * 'self' cover same-host WebSockets; the explicit ws(s) origin is for browsers that predate that.
+ * only to this origin and the storage's (the upload control PUTs parts to signed URLs, which may
+ * live on the S3 endpoint's origin). Downloads are navigations, which connect-src does not
+ * govern. CSP3 browsers let 'self' cover same-host WebSockets; the explicit ws(s) origin is for
+ * browsers that predate that.
  */
-export function consoleCsp(req: FastifyRequest): string {
+export function consoleCsp(req: FastifyRequest, storageOrigin?: string | null): string {
   const host = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(req.host) ? req.host : null;
   const ws = host ? ` ${req.protocol === 'https' ? 'wss' : 'ws'}://${host}` : '';
+  const storage = storageOrigin && /^https?:\/\/[A-Za-z0-9.:[\]-]+$/.test(storageOrigin) ? ` ${storageOrigin}` : '';
   return [
     "default-src 'self'",
-    `connect-src 'self'${ws}`,
+    `connect-src 'self'${ws}${storage}`,
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self'",
@@ -79,11 +82,11 @@ export function consoleCsp(req: FastifyRequest): string {
   ].join('; ');
 }
 
-async function serve(req: FastifyRequest, reply: FastifyReply, name: string) {
+async function serve(req: FastifyRequest, reply: FastifyReply, name: string, storageOrigin: () => Promise<string | null>) {
   const asset = (await loadAssets()).get(name);
   if (!asset) return reply.code(404).type('text/plain; charset=utf-8').send('not found');
   reply
-    .header('content-security-policy', consoleCsp(req))
+    .header('content-security-policy', consoleCsp(req, await storageOrigin()))
     .header('x-content-type-options', 'nosniff')
     .header('referrer-policy', 'no-referrer')
     .header('cross-origin-opener-policy', 'same-origin')
@@ -95,9 +98,21 @@ async function serve(req: FastifyRequest, reply: FastifyReply, name: string) {
   return reply.send(asset.body);
 }
 
-/** The operator console (client/console): `/console` and its few built files, nothing else. */
-export function registerConsole(app: FastifyInstance): void {
-  app.get('/console', (req, reply) => serve(req, reply, 'index.html'));
-  app.get('/console/', (req, reply) => serve(req, reply, 'index.html'));
-  app.get<{ Params: { file: string } }>('/console/:file', (req, reply) => serve(req, reply, req.params.file));
+/**
+ * The operator console (client/console): `/console` and its few built files, nothing else.
+ * `storage` tells where signed URLs point, for the CSP: it is asked once, after the app listens
+ * (the disk backend's URLs are on the public URL, known only then).
+ */
+export function registerConsole(app: FastifyInstance, storage: Pick<Storage, 'presignGet'>): void {
+  let origin: Promise<string | null> | undefined;
+  const storageOrigin = () => {
+    origin ??= storage.presignGet('console-csp-probe', { expiresIn: 60 }).then(
+      (url) => new URL(url).origin,
+      () => null,
+    );
+    return origin;
+  };
+  app.get('/console', (req, reply) => serve(req, reply, 'index.html', storageOrigin));
+  app.get('/console/', (req, reply) => serve(req, reply, 'index.html', storageOrigin));
+  app.get<{ Params: { file: string } }>('/console/:file', (req, reply) => serve(req, reply, req.params.file, storageOrigin));
 }
