@@ -31,11 +31,11 @@ export interface ByteSource {
 
 /** A PUT to a signed URL that failed for good; `status` is absent for network errors. */
 export class TransferError extends Error {
-  constructor(
-    message: string,
-    readonly status?: number,
-  ) {
+  readonly status?: number;
+
+  constructor(message: string, status?: number) {
     super(message);
+    this.status = status;
     this.name = 'TransferError';
   }
 }

@@ -28,11 +28,10 @@ export class FsStorage implements Storage {
   readonly verifiesSha256OnPut = false;
   private readonly root: string;
   private readonly tmpDir: string;
+  readonly signer: UrlSigner;
 
-  constructor(
-    config: FsConfig,
-    readonly signer: UrlSigner,
-  ) {
+  constructor(config: FsConfig, signer: UrlSigner) {
+    this.signer = signer;
     this.root = path.resolve(config.root);
     this.tmpDir = path.join(this.root, '.tmp');
   }
