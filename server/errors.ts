@@ -7,13 +7,11 @@ import { classifyPgError } from './db/pg-errors.ts';
 export class CofferError extends Error {
   /** Set on RATE_LIMITED: sent as Retry-After and as `data.retryAfterSeconds`. */
   readonly retryAfterSeconds?: number;
+  readonly code: CofferErrorCode;
 
-  constructor(
-    readonly code: CofferErrorCode,
-    message: string,
-    options?: { cause?: unknown; retryAfterSeconds?: number },
-  ) {
+  constructor(code: CofferErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
     super(message, options);
+    this.code = code;
     this.name = 'CofferError';
     this.retryAfterSeconds = options?.retryAfterSeconds;
   }

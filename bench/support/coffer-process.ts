@@ -18,13 +18,13 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
 
 /**
- * Runs the real server/main.ts in its own process (node --import tsx, so the pid is the server
- * itself), so its memory can be read from /proc without the benchmark's own heap in it.
+ * Runs the real server/main.ts in its own process, as `npm start` does (scripts/node-ts.js: the
+ * pid is the server itself), so its memory can be read from /proc without the benchmark's own heap in it.
  */
 export async function startCofferProcess(databaseUrl: string, s3: S3Config, env: Record<string, string> = {}): Promise<CofferProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'coffer-bench-data-'));
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'server/main.ts')], {
+  const child = spawn(process.execPath, [join(root, 'scripts/node-ts.js'), join(root, 'server/main.ts')], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {

@@ -31,11 +31,11 @@ export interface DownloadResult {
 
 /** The bytes served did not match the artifact's recorded size or sha256. */
 export class IntegrityError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'SIZE_MISMATCH' | 'CHECKSUM_MISMATCH',
-  ) {
+  readonly code: 'SIZE_MISMATCH' | 'CHECKSUM_MISMATCH';
+
+  constructor(message: string, code: 'SIZE_MISMATCH' | 'CHECKSUM_MISMATCH') {
     super(message);
+    this.code = code;
     this.name = 'IntegrityError';
   }
 }

@@ -19,12 +19,15 @@ type Artifact = RouterOutputs['artifact']['getInfo'];
 
 /** waitUntilReady's failure: the artifact failed (with the server's reason) or was deleted. */
 export class ArtifactNotReadyError extends Error {
-  constructor(
-    readonly artifactId: string,
-    readonly status: 'failed' | 'deleted',
-    readonly reason: string,
-  ) {
+  readonly artifactId: string;
+  readonly status: 'failed' | 'deleted';
+  readonly reason: string;
+
+  constructor(artifactId: string, status: 'failed' | 'deleted', reason: string) {
     super(`artifact ${artifactId} ${status}: ${reason}`);
+    this.artifactId = artifactId;
+    this.status = status;
+    this.reason = reason;
     this.name = 'ArtifactNotReadyError';
   }
 }

@@ -5,7 +5,7 @@
  * It is the universal client plus those helpers, layered on with one more proxy.
  */
 
-import WS from 'ws';
+import { createRequire } from 'node:module';
 import { type DownloadOptions, type DownloadResult, downloadArtifact } from './download.ts';
 import { type CofferClient, type CofferClientOptions, createCofferClient as createUniversalClient } from './index.ts';
 import { fileResumeStore, type NodeUploadSource, nodeDigests, prepareNodeSource } from './node-source.ts';
@@ -50,8 +50,15 @@ export function withNodeHelpers(client: CofferClient, opts: Pick<NodeClientOptio
   }) as unknown as NodeCofferClient;
 }
 
-/** Node 20 has no global WebSocket: `ws` stands in (a dependency), so subscriptions work without options. */
+/**
+ * Node 22 and later have a global WebSocket (undici's), which is used as it is. Node 20 has none:
+ * there `ws` (a dependency) stands in, loaded only then, so subscriptions work without options.
+ */
 export function createCofferClient(opts: NodeClientOptions): NodeCofferClient {
-  const WebSocket = opts.WebSocket ?? globalThis.WebSocket ?? (WS as unknown as typeof globalThis.WebSocket);
+  const WebSocket = opts.WebSocket ?? globalThis.WebSocket ?? loadWs();
   return withNodeHelpers(createUniversalClient({ ...opts, WebSocket }), opts);
+}
+
+function loadWs(): typeof globalThis.WebSocket {
+  return createRequire(import.meta.url)('ws') as typeof globalThis.WebSocket;
 }

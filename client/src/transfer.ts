@@ -37,11 +37,11 @@ export interface Digests {
 
 /** A PUT to a signed URL that failed for good; `status` is absent for network errors. */
 export class TransferError extends Error {
-  constructor(
-    message: string,
-    readonly status?: number,
-  ) {
+  readonly status?: number;
+
+  constructor(message: string, status?: number) {
     super(message);
+    this.status = status;
     this.name = 'TransferError';
   }
 }
@@ -230,7 +230,11 @@ class BoundedQueue<T> {
   private takers: Array<(item: T | undefined) => void> = [];
   private putters: Array<() => void> = [];
 
-  constructor(private readonly max: number) {}
+  private readonly max: number;
+
+  constructor(max: number) {
+    this.max = max;
+  }
 
   async put(item: T, signal: AbortSignal): Promise<void> {
     while (this.items.length >= this.max && this.takers.length === 0) {

@@ -103,6 +103,9 @@ export function createEventHub(db: Db, pubsub: PubSub): EventHub {
     async close() {
       unsubscribe();
       for (const s of everySink()) s.close();
+      // Emptied, not just dropped: a subscription that ends after this (its socket closed late)
+      // then finds nothing to remove, and `size` stays 0.
+      for (const set of byTenant.values()) set.clear();
       byTenant.clear();
       size = 0;
       await flushing;

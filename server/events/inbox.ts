@@ -20,11 +20,13 @@ export class Inbox implements EventSink {
   closed = false;
   /** How often the queue was dropped for a re-read (tests look at it). */
   overflows = 0;
+  private readonly max: number;
+  private readonly accept: (e: CofferEvent) => boolean;
 
-  constructor(
-    private readonly max: number,
-    private readonly accept: (e: CofferEvent) => boolean,
-  ) {}
+  constructor(max: number, accept: (e: CofferEvent) => boolean) {
+    this.max = max;
+    this.accept = accept;
+  }
 
   push(events: CofferEvent[]): void {
     if (this.failure || this.closed) return;

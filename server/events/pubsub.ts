@@ -47,8 +47,10 @@ class PgPubSub implements PubSub {
   private timer: NodeJS.Timeout | undefined;
   private resolveReady!: () => void;
   readonly ready = new Promise<void>((resolve) => (this.resolveReady = resolve));
+  private readonly opts: PgPubSubOptions;
 
-  constructor(private readonly opts: PgPubSubOptions) {
+  constructor(opts: PgPubSubOptions) {
+    this.opts = opts;
     void this.connect();
   }
 

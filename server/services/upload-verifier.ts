@@ -17,8 +17,11 @@ export interface UploadRef {
 
 /** Parts that have not landed yet: the upload can still be completed once they have. */
 export class MissingParts extends Error {
-  constructor(readonly parts: number[]) {
+  readonly parts: number[];
+
+  constructor(parts: number[]) {
     super(`parts not uploaded yet: ${summarize(parts)}`);
+    this.parts = parts;
   }
 }
 
@@ -64,11 +67,13 @@ const FOLLOW_MS = 30_000;
 export class UploadVerifier {
   private readonly progress = new Map<string, Progress>();
   private readonly reads = new Semaphore(READ_CONCURRENCY);
+  private readonly storage: Storage;
+  private readonly record: RecordAssembly;
 
-  constructor(
-    private readonly storage: Storage,
-    private readonly record: RecordAssembly,
-  ) {}
+  constructor(storage: Storage, record: RecordAssembly) {
+    this.storage = storage;
+    this.record = record;
+  }
 
   /** Hashes whatever has landed and follows the parts still coming, in the background. Failures only drop the progress. */
   nudge(u: UploadRef): void {
@@ -139,13 +144,16 @@ class Progress {
   private chain: Promise<void> = Promise.resolve();
   private readonly count: number;
   private readonly staging: string;
+  readonly upload: UploadRef;
+  private readonly storage: Storage;
+  private readonly reads: Semaphore;
+  private readonly record: RecordAssembly;
 
-  constructor(
-    readonly upload: UploadRef,
-    private readonly storage: Storage,
-    private readonly reads: Semaphore,
-    private readonly record: RecordAssembly,
-  ) {
+  constructor(upload: UploadRef, storage: Storage, reads: Semaphore, record: RecordAssembly) {
+    this.upload = upload;
+    this.storage = storage;
+    this.reads = reads;
+    this.record = record;
     this.count = partCount(upload);
     this.staging = stagingPrefix({ tenantId: upload.tenantId, artifactId: upload.id });
   }
@@ -326,7 +334,11 @@ function summarize(parts: number[]): string {
 /** A counting semaphore: acquire resolves with the release function. */
 class Semaphore {
   private waiting: Array<() => void> = [];
-  constructor(private free: number) {}
+  private free: number;
+
+  constructor(free: number) {
+    this.free = free;
+  }
 
   async acquire(): Promise<() => void> {
     if (this.free > 0) this.free--;

@@ -377,12 +377,14 @@ async function verify(deps: Deps, tenant: TenantScope, leased: q.ArtifactRow, ex
 class Lease {
   private at: Date;
   private readonly timer: NodeJS.Timeout;
+  private readonly deps: Deps;
+  private readonly tenant: TenantScope;
+  private readonly row: q.ArtifactRow;
 
-  constructor(
-    private readonly deps: Deps,
-    private readonly tenant: TenantScope,
-    private readonly row: q.ArtifactRow,
-  ) {
+  constructor(deps: Deps, tenant: TenantScope, row: q.ArtifactRow) {
+    this.deps = deps;
+    this.tenant = tenant;
+    this.row = row;
     this.at = row.updatedAt;
     this.timer = setInterval(() => void this.renew(), VERIFY_LEASE_MS / 3);
     this.timer.unref();

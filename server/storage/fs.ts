@@ -43,11 +43,10 @@ export class FsStorage implements Storage {
   private readonly tmpDir: string;
   /** `.etags/<key>` holds the quoted MD5 of a part written through a URL (S3 lists etags; a file has none). */
   private readonly etagDir: string;
+  readonly signer: UrlSigner;
 
-  constructor(
-    config: FsConfig,
-    readonly signer: UrlSigner,
-  ) {
+  constructor(config: FsConfig, signer: UrlSigner) {
+    this.signer = signer;
     this.root = path.resolve(config.root);
     this.tmpDir = path.join(this.root, '.tmp');
     this.etagDir = path.join(this.root, '.etags');

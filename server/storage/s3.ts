@@ -137,8 +137,11 @@ async function sendStreamed(
  * object, whole or empty, from what arrived before the abort: the caller removes it.
  */
 class BodyFailed extends Error {
-  constructor(readonly failure: unknown) {
+  readonly failure: unknown;
+
+  constructor(failure: unknown) {
     super('request body failed');
+    this.failure = failure;
   }
 }
 

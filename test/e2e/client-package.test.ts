@@ -79,7 +79,7 @@ describe('the packed @coffer/client in a fresh project', () => {
     expect(pkg.exports['./node'].types).toBe('./dist/node.d.ts');
     expect(pkg.bin.coffer).toBe('./bin/coffer.js');
     expect(pkg.files).toEqual(['dist', 'bin']);
-    expect(pkg.engines.node).toBe('>=20');
+    expect(pkg.engines.node).toBe('>=22');
     const files = await readdir(join(pkgDir, 'dist'));
     expect(files).toEqual(expect.arrayContaining(['index.js', 'index.d.ts', 'node.js', 'node.d.ts', 'cli.js']));
     expect(files.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toBe(false);

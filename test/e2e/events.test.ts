@@ -2,6 +2,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactNotReadyError, type CofferClient } from '../../client/src/index.ts';
 import { events as eventsTable } from '../../server/db/schema/index.ts';
+import { Inbox } from '../../server/events/inbox.ts';
 import { streamEvents } from '../../server/events/subscription.ts';
 import { runCleanup } from '../../server/lifecycle/jobs.ts';
 import { tenantScope } from '../../server/tenant-scope.ts';
@@ -303,6 +304,18 @@ describe('resilience and limits', () => {
     expect(performance.now() - started).toBeLessThan(5000);
     expect(c.deps.events.size).toBe(0);
     stop.abort();
+  });
+
+  it('a subscription that ends after the hub closed leaves its count at 0', async () => {
+    // The socket of a closing server can end its subscription after the hub is gone (seen with
+    // Node 24's WebSocket on a busy machine); removing it then must not count below zero.
+    const c = await startTestServer();
+    const t = await c.newTenant();
+    const unsubscribe = c.deps.events.subscribe(t.tenantId, new Inbox(10, () => true));
+    expect(c.deps.events.size).toBe(1);
+    await c.close();
+    unsubscribe();
+    expect(c.deps.events.size).toBe(0);
   });
 
   it('prunes events past retention as the event-log cleanup job, recorded like the others', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
-import WebSocket from 'ws';
+import WS from 'ws';
 import { type CofferClient, createCofferClient } from '../../client/src/index.ts';
 import { buildApp } from '../../server/app.ts';
 import { type Config, loadConfig } from '../../server/config/index.ts';
@@ -72,7 +72,8 @@ export async function startTestServer(
   url = await app.listen({ port: 0, host: '127.0.0.1' });
   const clients: CofferClient[] = [];
   const client = (token: string) => {
-    const c = createCofferClient({ url, token, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
+    // As @coffer/client/node does: the runtime's WebSocket on Node 22+ (CI's Node 24 run), `ws` on Node 20.
+    const c = createCofferClient({ url, token, WebSocket: globalThis.WebSocket ?? (WS as unknown as typeof globalThis.WebSocket) });
     clients.push(c);
     return c;
   };
