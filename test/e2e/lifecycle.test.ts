@@ -290,7 +290,9 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
     const fresh = await start(small);
     // The verifier assembles hashed parts as they land: the multi-part upload has an assembly on record.
     await expect
-      .poll(async () => (await db().select().from(artifacts).where(eq(artifacts.id, multi.artifact.id)))[0]!.uploadId)
+      .poll(async () => (await db().select().from(artifacts).where(eq(artifacts.id, multi.artifact.id)))[0]!.uploadId, {
+        timeout: 15_000,
+      })
       .toBeTruthy();
     const multiRow = (await db().select().from(artifacts).where(eq(artifacts.id, multi.artifact.id)))[0]!;
 
