@@ -10,7 +10,11 @@
  * slightly pessimistic. Events are appended directly (appendEvent), so the numbers are the
  * event pipeline's, not artifact.put's.
  *
- *   npm run bench -- events     (BENCH_SUBSCRIBERS=1000 BENCH_RATES=5,10,20 BENCH_SECONDS=5 BENCH_BURST=500)
+ * Last, event-writing throughput: BENCH_WRITERS (16) concurrent transactions of one tenant, each
+ * inserting an artifact row and its event, against the same transactions without the event
+ * (target ≥ 0.9×), in ABBA order.
+ *
+ *   npm run bench -- events     (BENCH_SUBSCRIBERS=1000 BENCH_RATES=5,10,20 BENCH_SECONDS=5 BENCH_BURST=500 BENCH_WRITERS=16 BENCH_ONLY=write)
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -25,17 +29,23 @@ import type { FastifyInstance } from 'fastify';
 import { createCofferClient } from '../client/src/index.ts';
 import { buildApp } from '../server/app.ts';
 import { loadConfig } from '../server/config/index.ts';
-import { createDb, type Db, runMigrations, withTenant } from '../server/db/index.ts';
+import { type Db, withTenant } from '../server/db/index.ts';
+import { prepareDatabase, type RoleUrls } from '../server/db/roles.ts';
+import { artifacts } from '../server/db/schema/index.ts';
 import { startEmbeddedPostgres } from '../server/embedded-postgres.ts';
 import { appendEvent } from '../server/events/append.ts';
-import { createEventHub, type EventHub } from '../server/events/hub.ts';
-import { createPgPubSub } from '../server/events/pubsub.ts';
+import type { EventHub } from '../server/events/hub.ts';
+import { startRuntime } from '../server/runtime.ts';
 import { createStorage } from '../server/storage/index.ts';
+import { closedLoop, median } from './support/stats.ts';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 const RATES = (process.env.BENCH_RATES ?? '5,10,20').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const BURST = Number(process.env.BENCH_BURST ?? 500);
+const WRITERS = Number(process.env.BENCH_WRITERS ?? 16);
+/** BENCH_ONLY=write: only the write-throughput comparison. */
+const WRITES_ONLY = process.env.BENCH_ONLY === 'write';
 const ADMIN = 'bench-admin-token-0123456789abcdef';
 const MiB = 1024 * 1024;
 /** One tenant, one key, 1,000 sockets: lift the per-key abuse limits (server/limits) for the bench. */
@@ -71,7 +81,7 @@ async function startDatabase(): Promise<{ url: string; stop(): Promise<void> }> 
   };
 }
 
-async function startInstance(databaseUrl: string): Promise<Instance> {
+async function startInstance(databaseUrl: string, roles: RoleUrls): Promise<Instance> {
   const dataDir = await mkdtemp(join(tmpdir(), 'coffer-bench-events-fs-'));
   const config = {
     ...loadConfig({ COFFER_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...UNLIMITED }),
@@ -79,20 +89,19 @@ async function startInstance(databaseUrl: string): Promise<Instance> {
     adminToken: ADMIN,
     signingSecret: 'bench-signing-secret-0123456789abcdef0123',
   };
-  const { db, pool } = createDb(databaseUrl);
-  const hub = createEventHub(db, createPgPubSub({ url: databaseUrl }));
+  const runtime = await startRuntime(roles);
+  const { db, events: hub } = runtime;
   await hub.ready;
   let url = '';
   const storage = createStorage(
     { kind: 'fs', root: join(dataDir, 'objects') },
     { signingSecret: config.signingSecret, publicUrl: () => url },
   );
-  const app = await buildApp({ config, db, storage, events: hub, now: () => new Date() }, { logger: false });
+  const app = await buildApp({ ...runtime, config, storage, now: () => new Date() }, { logger: false });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
   const close = async () => {
     await app.close();
-    await hub.close();
-    await pool.end();
+    await runtime.close();
     await rm(dataDir, { recursive: true, force: true });
   };
   return { url, app, hub, db, close };
@@ -208,6 +217,44 @@ async function scenario(name: string, writer: Instance, subs: Subscribers, tenan
   line(`${name}, burst of ${BURST}`, r, rates);
 }
 
+/** One artifact row, as artifact.put writes it, with or without its event, in one tenant transaction. */
+function writeArtifact(db: Db, tenantId: string, withEvent: boolean): Promise<unknown> {
+  return withTenant(db, tenantId, async (tx) => {
+    const id = randomUUID();
+    await tx.insert(artifacts).values({
+      id,
+      tenantId,
+      kind: 'agent_trace',
+      storageKey: `tenants/${tenantId}/agent_trace/bench/${id}.json`,
+      contentType: 'application/json',
+      sizeBytes: 1,
+      sha256: 'x'.repeat(64),
+      status: 'ready',
+    });
+    if (withEvent) {
+      await appendEvent(tx, tenantId, {
+        type: 'artifact_uploaded',
+        artifactId: id,
+        data: { kind: 'agent_trace', sizeBytes: 1, sha256: 'x'.repeat(64), filename: null, downloadReady: true },
+      });
+    }
+  });
+}
+
+/** Transactions per second of one tenant with and without events, ABBA, median of two rounds each. */
+async function writeThroughput(db: Db, tenantId: string): Promise<void> {
+  const rates: Record<'with' | 'without', number[]> = { with: [], without: [] };
+  await closedLoop(WRITERS, 1, () => writeArtifact(db, tenantId, true));
+  for (const who of ['with', 'without', 'without', 'with'] as const) {
+    const r = await closedLoop(WRITERS, SECONDS, () => writeArtifact(db, tenantId, who === 'with'));
+    rates[who].push(r.perSecond);
+  }
+  const ratio = median(rates.with) / median(rates.without);
+  console.log(
+    `event-writing throughput, ${WRITERS} concurrent transactions of one tenant: ${median(rates.with).toFixed(0)} tx/s with events, ${median(rates.without).toFixed(0)} tx/s without: ${ratio.toFixed(2)}× (≥ 0.9 wanted: ${ratio >= 0.9 ? 'met' : 'MISSED'})`,
+  );
+}
+
 async function rssMiB(): Promise<number> {
   for (let i = 0; i < 3; i++) {
     gc();
@@ -230,19 +277,20 @@ async function warmUp(instances: Instance[], token: string, tenantId: string) {
 
 async function main() {
   const database = await startDatabase();
-  await runMigrations(database.url);
-  const [a, b] = [await startInstance(database.url), await startInstance(database.url)];
+  const roles = await prepareDatabase(database.url);
+  const [a, b] = [await startInstance(database.url, roles), await startInstance(database.url, roles)];
   const admin = createCofferClient({ url: a.url, token: ADMIN });
   const { tenant, apiKey } = await admin.admin.createTenant.mutate({ name: 'bench' });
   console.log(
     `${SUBSCRIBERS} subscribers (one WebSocket each, child process), database: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}, node ${process.version}`,
   );
 
-  await warmUp([a, b], apiKey.key, tenant.id);
-  for (const [name, subscribeTo] of [
+  const scenarios = [
     ['same instance (A→A)', a],
     ['across instances (A→B)', b],
-  ] as const) {
+  ] as const;
+  if (!WRITES_ONLY) await warmUp([a, b], apiKey.key, tenant.id);
+  for (const [name, subscribeTo] of WRITES_ONLY ? [] : scenarios) {
     const before = await rssMiB();
     const subs = startSubscribers();
     await subs.open(subscribeTo.url, apiKey.key, SUBSCRIBERS);
@@ -256,6 +304,7 @@ async function main() {
     await sleep(500);
   }
   console.log(`peak RSS of the server process (both instances): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  await writeThroughput(a.db, tenant.id);
   await admin.close();
   await Promise.all([a.close(), b.close()]);
   await database.stop();

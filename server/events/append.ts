@@ -1,23 +1,29 @@
-import { sql } from 'drizzle-orm';
 import type { NewCofferEvent } from '../../shared/schemas/events.ts';
-import type { Tx } from '../db/index.ts';
-import { ADVISORY_LOCKS } from '../db/locks.ts';
+import { afterCommit, dbOf, type Tx } from '../db/index.ts';
 import { events } from '../db/schema/index.ts';
-import { EVENTS_CHANNEL, encodeNotification } from './notification.ts';
+import { announcerOf } from './announcer.ts';
 
 /**
- * The one writer of the event log. Appends a tenant's events inside the caller's transaction,
- * in one INSERT, and queues a NOTIFY per event (Postgres sends them only at commit). The
- * transaction-level advisory lock per tenant makes one tenant's ids commit in id order, so a
- * subscriber that has seen id N can never later miss an event with a smaller id.
+ * The one writer of the event log. Appends a tenant's events inside the caller's transaction, in
+ * one INSERT, takes no lock and sends nothing inside the transaction: once it has committed, the
+ * instance announces the newest id (server/events/announcer.ts: to its own hub at once, to the
+ * other instances by one coalesced NOTIFY).
  *
- * Callers write their rows first and events last: a transaction holding this lock while its row
- * waits on another's (two first versions upserting one new project) would deadlock with that
- * one's own append.
+ * Why readers never miss an event although writers of one tenant commit in any order:
+ * - an event's id is (writing transaction's xid << 12) + its place in the transaction (migration
+ *   0005), so a later transaction's events can have smaller ids than an earlier one's;
+ * - every read of the log stays below coffer_event_horizon(), the oldest xid still in flight in
+ *   the reader's snapshot, shifted alike. Every transaction with a smaller xid has ended, and a
+ *   transaction that has no xid yet will get a larger one, so no event below the horizon can
+ *   commit after the read: the events below it are final, in id order;
+ * - so a subscriber that has delivered up to id N, having read only below a horizon > N, can
+ *   never later be handed an id ≤ N. "id > last delivered" is both the de-duplication and the
+ *   no-gap rule, and lastEventId stays an exact resume point.
+ * The price: events wait for the oldest write transaction still open anywhere in the cluster, so
+ * nothing in Coffer keeps a write transaction open across slow I/O.
  */
 export async function appendEvents(tx: Tx, tenantId: string, news: NewCofferEvent[]): Promise<number[]> {
   if (news.length === 0) return [];
-  await tx.execute(sql`select pg_advisory_xact_lock(${ADVISORY_LOCKS.tenantEvents}, hashtext(${tenantId}))`);
   const rows = news.map((e) => ({
     tenantId,
     type: e.type,
@@ -27,12 +33,9 @@ export async function appendEvents(tx: Tx, tenantId: string, news: NewCofferEven
     data: e.data as Record<string, unknown>,
   }));
   const ids = (await tx.insert(events).values(rows).returning({ id: events.id })).map((r) => r.id);
-  const payloads = ids.map((id) => encodeNotification({ tenantId, id }));
-  const list = sql.join(
-    payloads.map((p) => sql`(${p})`),
-    sql`, `,
-  );
-  await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, p) from (values ${list}) as v(p)`);
+  const newest = Math.max(...ids);
+  const announce = announcerOf(dbOf(tx));
+  if (announce) afterCommit(tx, () => announce(tenantId, newest));
   return ids;
 }
 

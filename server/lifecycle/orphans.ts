@@ -7,7 +7,7 @@ import { orphanPackPage, ownedKeys } from './queries.ts';
 export async function runOrphanDiffPacks(job: JobContext): Promise<void> {
   let afterId: string | null = null;
   for (;;) {
-    const rows = await orphanPackPage(job.deps.db, { afterId, limit: job.batchSize });
+    const rows = await orphanPackPage(job.deps.systemDb, { afterId, limit: job.batchSize });
     if (rows.length === 0) return;
     afterId = rows.at(-1)!.id;
     for (const r of rows) job.stats.examine(r.tenantId);
@@ -23,7 +23,7 @@ export async function runOrphanDiffPacks(job: JobContext): Promise<void> {
  * The walk is stateless, so a crash just means the next run lists again.
  */
 export async function runOrphanObjects(job: JobContext): Promise<void> {
-  const { storage, db, config } = job.deps;
+  const { storage, systemDb, config } = job.deps;
   const olderThan = job.now.getTime() - config.lifecycle.orphanGraceHours * 60 * 60 * 1000;
   let continuationToken: string | undefined;
   do {
@@ -31,7 +31,7 @@ export async function runOrphanObjects(job: JobContext): Promise<void> {
     continuationToken = page.nextToken;
     const old = page.items.filter((o) => o.lastModified.getTime() <= olderThan);
     const owned = await ownedKeys(
-      db,
+      systemDb,
       old.map((o) => o.key),
     );
     const orphans = old.filter((o) => !owned.has(o.key));
