@@ -114,6 +114,8 @@ export function withSystem<T>(db: SystemDb, fn: (tx: Tx) => Promise<T>): Promise
 interface TxState {
   db: Db;
   hooks: Array<() => void>;
+  finalSql: string[];
+  finalResults: Array<(result: pg.QueryResult) => void>;
 }
 /** The transaction a connection's Db is running, while it runs one. */
 const running = new WeakMap<Tx, TxState>();
@@ -129,6 +131,19 @@ export function afterCommit(tx: Tx, hook: () => void): void {
   const state = running.get(tx);
   if (!state) throw new Error('afterCommit outside withTenant/withSystem');
   state.hooks.push(hook);
+}
+
+/**
+ * Sends `statement` together with the COMMIT, in the same round trip, so writing it costs the
+ * transaction no extra wait. The statement goes through the simple query protocol, which takes
+ * no parameters: it must be literal SQL, every value escaped (pg's escapeLiteral). If it fails,
+ * the transaction rolls back and the caller's withTenant/withSystem throws.
+ */
+export function withCommit(tx: Tx, statement: string, onResult: (result: pg.QueryResult) => void): void {
+  const state = running.get(tx);
+  if (!state) throw new Error('withCommit outside withTenant/withSystem');
+  state.finalSql.push(statement);
+  state.finalResults.push(onResult);
 }
 
 /** The pool-level Db a transaction runs on (so a hook can find that instance's listeners). */
@@ -149,13 +164,15 @@ async function inTransaction<T>(db: Db, begin: string, fn: (tx: Tx) => Promise<T
     tx = drizzle({ client, schema, casing: 'snake_case' });
     bound.set(client, tx);
   }
-  const state: TxState = { db, hooks: [] };
+  const state: TxState = { db, hooks: [], finalSql: [], finalResults: [] };
   running.set(tx, state);
   let result: T;
+  let finals: pg.QueryResult[] = [];
   try {
     await client.query(begin);
     result = await fn(tx);
-    await client.query('commit');
+    if (state.finalSql.length === 0) await client.query('commit');
+    else finals = (await client.query(`${state.finalSql.join(';\n')};\ncommit`)) as unknown as pg.QueryResult[];
   } catch (err) {
     running.delete(tx);
     const failed = await client.query('rollback').then(
@@ -167,7 +184,7 @@ async function inTransaction<T>(db: Db, begin: string, fn: (tx: Tx) => Promise<T
   }
   running.delete(tx);
   client.release();
-  for (const hook of state.hooks) {
+  for (const hook of [...state.finalResults.map((done, i) => () => done(finals[i]!)), ...state.hooks]) {
     try {
       hook();
     } catch {

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CofferClient } from '../../client/src/index.ts';
 import { type Db, withTenant } from '../../server/db/index.ts';
+import { events } from '../../server/db/schema/index.ts';
 import { appendEvent } from '../../server/events/append.ts';
 import type { CofferEvent } from '../../shared/schemas/events.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -24,15 +25,23 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** One event in a transaction that stays open `holdMs` after writing it (and sometimes writes first, to take its xid early). */
-async function write(db: Db, tenantId: string, holdMs: number, early: boolean): Promise<number> {
-  return withTenant(db, tenantId, async (tx) => {
+/**
+ * One event in a transaction that stays open `holdMs`; with `early` it takes its transaction id
+ * first (as a service's own row write does), so that its event sorts before those of transactions
+ * that start after it but commit before it.
+ */
+async function write(db: Db, tenantId: string, holdMs: number, early: boolean): Promise<void> {
+  await withTenant(db, tenantId, async (tx) => {
     if (early) await tx.execute(sql`select pg_current_xact_id()`);
-    if (early) await sleep(holdMs);
-    const id = await appendEvent(tx, tenantId, { type: 'artifact_deleted', artifactId: randomUUID(), data: { kind: 'agent_trace' } });
-    if (!early) await sleep(holdMs);
-    return id;
+    await appendEvent(tx, tenantId, { type: 'artifact_deleted', artifactId: randomUUID(), data: { kind: 'agent_trace' } });
+    await sleep(holdMs);
   });
+}
+
+/** Every event id the tenant has, as committed. */
+async function committedIds(tenantId: string): Promise<number[]> {
+  const rows = await a.systemDb.select({ id: events.id }).from(events).where(eq(events.tenantId, tenantId));
+  return rows.map((r) => r.id);
 }
 
 /** Collects a stream's events until `n` arrived. */
@@ -68,14 +77,14 @@ describe('many concurrent writers of one tenant', () => {
         collect(onB, total, { lastEventId: start }, stop.signal),
       ];
       await sleep(200); // subscribed and live before the writes start
-      const committed: number[] = [];
       await Promise.all(
         Array.from({ length: writers }, async (_, w) => {
           const db = w % 2 ? b.deps.db : a.deps.db;
-          for (let i = 0; i < perWriter; i++)
-            committed.push(await write(db, t.tenantId, ((w * 7 + i * 3 + round) % 6) * 3, (w + i) % 3 === 0));
+          for (let i = 0; i < perWriter; i++) await write(db, t.tenantId, ((w * 7 + i * 3 + round) % 6) * 3, (w + i) % 3 === 0);
         }),
       );
+      const committed = await committedIds(t.tenantId);
+      expect(committed).toHaveLength(total);
       const timeout = setTimeout(() => stop.abort(), 20_000);
       const results = await Promise.all(streams);
       for (const got of results) expectExactly(got, committed);
@@ -96,15 +105,18 @@ describe('many concurrent writers of one tenant', () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     const first = withTenant(a.deps.db, t.tenantId, async (tx) => {
-      const id = await appendEvent(tx, t.tenantId, { type: 'artifact_deleted', artifactId: randomUUID(), data: { kind: 'x' } });
+      await tx.execute(sql`select pg_current_xact_id()`); // a write transaction, as a service's
+      await appendEvent(tx, t.tenantId, { type: 'artifact_deleted', artifactId: randomUUID(), data: { kind: 'x' } });
       await held;
-      return id;
     });
     await sleep(50);
     const started = performance.now();
-    const second = await write(a.deps.db, t.tenantId, 0, false);
+    await write(a.deps.db, t.tenantId, 0, false);
     expect(performance.now() - started).toBeLessThan(1000);
+    expect(await committedIds(t.tenantId)).toHaveLength(1); // the second committed while the first is open
     release();
-    expect(await first).toBeLessThan(second);
+    await first;
+    const [older, newer] = (await committedIds(t.tenantId)).sort((x, y) => x - y);
+    expect(older).toBeLessThan(newer!); // ids follow the transactions' start, not their commit
   });
 });
