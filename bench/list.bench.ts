@@ -100,6 +100,7 @@ async function main(): Promise<void> {
       ['100-row page', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
       row('artifact.list through the client', viaClient),
       row('same SQL straight to Postgres (begin, bind tenant, select, commit)', viaSql),
+      ['ratio', ...[50, 90, 99].map((p) => `${(percentile(viaClient, p) / percentile(viaSql, p)).toFixed(2)}×`), ''],
     ]);
     const p99 = percentile(viaClient, 99);
     console.log(`target p99 < 10 ms through the client: ${p99 < 10 ? 'met' : 'MISSED'}`);

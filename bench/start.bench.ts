@@ -5,6 +5,8 @@
  * - restart on that data dir (embedded PostgreSQL);
  * - restart with DATABASE_URL set (an already migrated database).
  * Targets (issue 12): restart < 1 s with DATABASE_URL, < 1.5 s embedded; first boot < 3 s.
+ * Baseline, in the same run: the same launcher starting a bare /healthz server
+ * (bench/support/healthz-floor.ts), the floor no server started by `tsx` can beat.
  *
  *   npm run bench -- start     (BENCH_RUNS=5)
  */
@@ -33,10 +35,10 @@ function freePort(): Promise<number> {
 }
 
 /** Starts the server, returns ms until the first /healthz 200, and stops it (SIGTERM, waits for exit). */
-async function timeStart(env: Record<string, string>): Promise<number> {
+async function timeStart(env: Record<string, string>, command = startScript): Promise<number> {
   const port = await freePort();
   const t0 = performance.now();
-  const child: ChildProcess = spawn('sh', ['-c', `exec ${startScript}`], {
+  const child: ChildProcess = spawn('sh', ['-c', `exec ${command}`], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
@@ -83,8 +85,10 @@ async function main(): Promise<void> {
     const firstBoot: number[] = [];
     const embeddedRestart: number[] = [];
     const externalRestart: number[] = [];
+    const floor: number[] = [];
     const embeddedDir = await newDataDir();
     for (let i = 0; i < RUNS; i++) {
+      floor.push(await timeStart({}, 'tsx bench/support/healthz-floor.ts'));
       firstBoot.push(await timeStart({ COFFER_DATA_DIR: i === 0 ? embeddedDir : await newDataDir() }));
       embeddedRestart.push(await timeStart({ COFFER_DATA_DIR: embeddedDir }));
       externalRestart.push(await timeStart({ COFFER_DATA_DIR: await newDataDir(), DATABASE_URL: external.value }));
@@ -97,10 +101,19 @@ async function main(): Promise<void> {
       median(xs).toFixed(0),
       Math.min(...xs).toFixed(0),
       Math.max(...xs).toFixed(0),
+      `${(median(xs) / median(floor)).toFixed(2)}×`,
       `< ${target}: ${median(xs) < target ? 'met' : 'MISSED'}`,
     ];
     printTable([
-      ['spawn → first /healthz 200', 'median ms', 'min ms', 'max ms', 'target'],
+      ['spawn → first /healthz 200', 'median ms', 'min ms', 'max ms', 'vs bare server', 'target'],
+      [
+        `baseline: bare /healthz server`,
+        median(floor).toFixed(0),
+        Math.min(...floor).toFixed(0),
+        Math.max(...floor).toFixed(0),
+        '1.00×',
+        '',
+      ],
       row('restart, DATABASE_URL set', externalRestart, 1000),
       row('restart, embedded PostgreSQL', embeddedRestart, 1500),
       row('first boot, empty data dir (embedded)', firstBoot, 3000),
