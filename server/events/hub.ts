@@ -225,6 +225,8 @@ export function createEventHub(db: Db, systemDb: SystemDb, pubsub: PubSub, opts:
       for (const feed of feeds.values()) {
         clearTimeout(feed.timer);
         for (const s of feed.sinks) s.close();
+        // Their streams unsubscribe later, when they wake: by then they must count for nothing.
+        feed.sinks.clear();
       }
       feeds.clear();
       size = 0;
