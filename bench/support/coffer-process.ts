@@ -90,7 +90,8 @@ async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
   throw new Error('Coffer did not become healthy within 30 s');
 }
 
-function freePort(): Promise<number> {
+/** A TCP port free right now on 127.0.0.1. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer().listen(0, '127.0.0.1', () => {
       const { port } = srv.address() as { port: number };
