@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, createSystemDb } from '../../server/db/index.ts';
-import { APP_ROLE, SYSTEM_ROLE } from '../../server/db/roles.ts';
+import { APP_ROLE, prepareDatabase, SYSTEM_ROLE } from '../../server/db/roles.ts';
 import { startRuntime } from '../../server/runtime.ts';
 
 /**
@@ -85,5 +87,62 @@ describe('database roles', () => {
     );
     await expect(startRuntime({ app: roles.app, system: inject('databaseUrl') })).rejects.toThrow(/system pool's role/);
     await expect(startRuntime({ app: roles.system, system: roles.system })).rejects.toThrow(/BYPASSRLS/);
+  });
+});
+
+describe('a DATABASE_URL whose user is not a superuser', () => {
+  /** A fresh database owned by a fresh non-superuser login, as an operator would give Coffer. */
+  async function operatorDatabase(su: pg.Client) {
+    const name = `coffer_probe_${randomUUID().slice(0, 8)}`;
+    const password = randomUUID();
+    await su.query(`create role ${name} login nosuperuser password ${pg.escapeLiteral(password)}`);
+    await su.query(`create database ${name} owner ${name}`);
+    const at = (base: string, user?: string, secret?: string) => {
+      const u = new URL(base);
+      u.pathname = `/${name}`;
+      if (user) [u.username, u.password] = [user, encodeURIComponent(secret!)];
+      return u.toString();
+    };
+    const roles = inject('databaseRoles');
+    return {
+      name,
+      ownerUrl: at(inject('databaseUrl'), name, password),
+      given: { app: at(roles.app), system: at(roles.system) },
+      async drop() {
+        await su.query(`drop database if exists ${name} with (force)`);
+        await su.query(`drop role if exists ${name}`);
+      },
+    };
+  }
+
+  it('is refused without the roles’ URLs, naming what to set; with them (README, Security), migrations and start-up work', async (ctx) => {
+    const su = new pg.Client({ connectionString: inject('databaseUrl') });
+    await su.connect();
+    const r = await su.query<{ super: boolean }>('select rolsuper as super from pg_roles where rolname = current_user');
+    if (!r.rows[0]?.super) {
+      await su.end();
+      ctx.skip(); // making the probe owner and its database takes a superuser (the embedded default is one)
+    }
+    const db = await operatorDatabase(su);
+    try {
+      // What the README asks of an operator: both roles with logins (this test run gave them), the owner a member of coffer_app.
+      await su.query(`grant ${APP_ROLE} to ${db.name}`);
+      await expect(prepareDatabase(db.ownerUrl)).rejects.toThrow(
+        /set DATABASE_APP_URL \(coffer_app\) and DATABASE_SYSTEM_URL \(coffer_system\)/,
+      );
+      await expect(prepareDatabase(db.ownerUrl, { app: db.given.app })).rejects.toThrow(/both/);
+      const urls = await prepareDatabase(db.ownerUrl, db.given);
+      expect(urls).toEqual(db.given);
+      const runtime = await startRuntime(urls);
+      try {
+        const who = await runtime.db.execute<{ user: string }>(sql`select current_user as user`);
+        expect(who.rows[0]!.user).toBe(APP_ROLE);
+      } finally {
+        await runtime.close();
+      }
+    } finally {
+      await db.drop();
+      await su.end();
+    }
   });
 });
