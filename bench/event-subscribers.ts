@@ -12,13 +12,13 @@ import { type CofferClient, createCofferClient } from '../client/src/index.ts';
 type Command =
   | { cmd: 'open'; url: string; token: string; n: number }
   | { cmd: 'expect'; count: number }
-  | { cmd: 'report'; commits: Array<[id: number, atMs: number]> }
+  | { cmd: 'report'; commits: Array<[artifactId: string, atMs: number]> }
   | { cmd: 'close' };
 
 interface Subscriber {
   client: CofferClient;
-  /** [id, receivedAtMs] pairs since the last `expect`. */
-  got: number[];
+  /** [artifactId, receivedAtMs] pairs since the last `expect`. */
+  got: Array<string | number>;
   lastId: number;
   outOfOrder: number;
 }
@@ -46,7 +46,7 @@ function open(url: string, token: string, n: number): void {
         onData: ({ data }) => {
           if (data.id <= sub.lastId) sub.outOfOrder++;
           sub.lastId = data.id;
-          sub.got.push(data.id, Date.now());
+          sub.got.push(data.artifactId ?? '', Date.now());
           check();
         },
         onError: (err) => send({ type: 'error', message: String(err) }),
@@ -64,17 +64,17 @@ function check(): void {
 }
 
 /** Latency = received − committed, over every (subscriber, event); then resets for the next round. */
-function report(commits: Map<number, number>) {
+function report(commits: Map<string, number>) {
   const latencies: number[] = [];
   let lost = 0;
   let duplicates = 0;
   let unexpected = 0;
   let lastReceivedAt = 0;
   for (const s of subs) {
-    const seen = new Set<number>();
+    const seen = new Set<string>();
     for (let i = 0; i < s.got.length; i += 2) {
-      const id = s.got[i]!;
-      const at = s.got[i + 1]!;
+      const id = s.got[i] as string;
+      const at = s.got[i + 1] as number;
       if (seen.has(id)) duplicates++;
       seen.add(id);
       const committed = commits.get(id);

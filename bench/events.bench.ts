@@ -6,11 +6,14 @@
  *
  * Both Coffer instances run in this process (each with its own pool, listener and hub); the
  * subscribers run in a child process (bench/event-subscribers.ts), one WebSocket each.
- * "Commit" is clock_timestamp() read as the last statement before COMMIT, so latencies are
- * slightly pessimistic. Events are appended directly (appendEvent), so the numbers are the
- * event pipeline's, not artifact.put's.
+ * "Commit" is the time the COMMIT was sent, so latencies are slightly pessimistic. Events are
+ * appended directly (appendEvent), so the numbers are the event pipeline's, not artifact.put's.
  *
- *   npm run bench -- events     (BENCH_SUBSCRIBERS=1000 BENCH_RATES=5,10,20 BENCH_SECONDS=5 BENCH_BURST=500)
+ * Last, event-writing throughput: BENCH_WRITERS (16) concurrent transactions of one tenant, each
+ * inserting an artifact row and its event, against the same transactions without the event
+ * (target ≥ 0.9×), in ABBA order.
+ *
+ *   npm run bench -- events     (BENCH_SUBSCRIBERS=1000 BENCH_RATES=5,10,20 BENCH_SECONDS=5 BENCH_BURST=500 BENCH_WRITERS=16 BENCH_ONLY=write)
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -20,22 +23,27 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { sql } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { createCofferClient } from '../client/src/index.ts';
 import { buildApp } from '../server/app.ts';
 import { loadConfig } from '../server/config/index.ts';
-import { createDb, type Db, runMigrations, withTenant } from '../server/db/index.ts';
+import { type Db, withTenant } from '../server/db/index.ts';
+import { prepareDatabase, type RoleUrls } from '../server/db/roles.ts';
+import { artifacts } from '../server/db/schema/index.ts';
 import { startEmbeddedPostgres } from '../server/embedded-postgres.ts';
 import { appendEvent } from '../server/events/append.ts';
-import { createEventHub, type EventHub } from '../server/events/hub.ts';
-import { createPgPubSub } from '../server/events/pubsub.ts';
+import type { EventHub } from '../server/events/hub.ts';
+import { startRuntime } from '../server/runtime.ts';
 import { createStorage } from '../server/storage/index.ts';
+import { closedLoop, median } from './support/stats.ts';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 const RATES = (process.env.BENCH_RATES ?? '5,10,20').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const BURST = Number(process.env.BENCH_BURST ?? 500);
+const WRITERS = Number(process.env.BENCH_WRITERS ?? 16);
+/** BENCH_ONLY=write: only the write-throughput comparison. */
+const WRITES_ONLY = process.env.BENCH_ONLY === 'write';
 const ADMIN = 'bench-admin-token-0123456789abcdef';
 const MiB = 1024 * 1024;
 /** One tenant, one key, 1,000 sockets: lift the per-key abuse limits (server/limits) for the bench. */
@@ -71,7 +79,7 @@ async function startDatabase(): Promise<{ url: string; stop(): Promise<void> }> 
   };
 }
 
-async function startInstance(databaseUrl: string): Promise<Instance> {
+async function startInstance(databaseUrl: string, roles: RoleUrls): Promise<Instance> {
   const dataDir = await mkdtemp(join(tmpdir(), 'coffer-bench-events-fs-'));
   const config = {
     ...loadConfig({ COFFER_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...UNLIMITED }),
@@ -79,37 +87,40 @@ async function startInstance(databaseUrl: string): Promise<Instance> {
     adminToken: ADMIN,
     signingSecret: 'bench-signing-secret-0123456789abcdef0123',
   };
-  const { db, pool } = createDb(databaseUrl);
-  const hub = createEventHub(db, createPgPubSub({ url: databaseUrl }));
+  const runtime = await startRuntime(roles);
+  const { db, events: hub } = runtime;
   await hub.ready;
   let url = '';
   const storage = createStorage(
     { kind: 'fs', root: join(dataDir, 'objects') },
     { signingSecret: config.signingSecret, publicUrl: () => url },
   );
-  const app = await buildApp({ config, db, storage, events: hub, now: () => new Date() }, { logger: false });
+  const app = await buildApp({ ...runtime, config, storage, now: () => new Date() }, { logger: false });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
   const close = async () => {
     await app.close();
-    await hub.close();
-    await pool.end();
+    await runtime.close();
     await rm(dataDir, { recursive: true, force: true });
   };
   return { url, app, hub, db, close };
 }
 
-/** Appends one event; returns its id and clock_timestamp() just before COMMIT (ms). */
-async function writeOne(db: Db, tenantId: string): Promise<[number, number]> {
+/**
+ * Appends one event; returns its artifactId (what subscribers match it by) and the time just
+ * before the COMMIT was sent (the event's INSERT travels with it), so latencies include the commit.
+ */
+async function writeOne(db: Db, tenantId: string): Promise<Commit> {
+  const artifactId = randomUUID();
   return withTenant(db, tenantId, async (tx) => {
-    const id = await appendEvent(tx, tenantId, {
+    await appendEvent(tx, tenantId, {
       type: 'artifact_uploaded',
-      artifactId: randomUUID(),
+      artifactId,
       data: { kind: 'agent_trace', sizeBytes: 1, sha256: 'x'.repeat(64), filename: null, downloadReady: true },
     });
-    const r = await tx.execute<{ at: string }>(sql`select extract(epoch from clock_timestamp()) * 1000 as at`);
-    return [id, Number(r.rows[0]!.at)];
+    return [artifactId, Date.now()];
   });
 }
+type Commit = [artifactId: string, atMs: number];
 
 /** Child-process subscribers, driven by IPC. */
 function startSubscribers() {
@@ -134,7 +145,7 @@ function startSubscribers() {
   return {
     open: (url: string, token: string, n: number) => ask({ cmd: 'open', url, token, n }, 'ready'),
     expect: (count: number) => ask({ cmd: 'expect', count }, 'done'),
-    report: (commits: Array<[number, number]>) => ask<Report>({ cmd: 'report', commits }, 'report'),
+    report: (commits: Array<Commit>) => ask<Report>({ cmd: 'report', commits }, 'report'),
     close: () =>
       new Promise<void>((r) => {
         child.once('exit', () => r());
@@ -156,10 +167,10 @@ interface Report {
 }
 
 /** Paced writes at `rate`/s for SECONDS; returns the commit times. */
-async function paced(db: Db, tenantId: string, rate: number): Promise<Array<[number, number]>> {
+async function paced(db: Db, tenantId: string, rate: number): Promise<Array<Commit>> {
   const n = Math.round(rate * SECONDS);
   const t0 = performance.now();
-  const writes: Array<Promise<[number, number]>> = [];
+  const writes: Array<Promise<Commit>> = [];
   for (let i = 0; i < n; i++) {
     const wait = t0 + (i * 1000) / rate - performance.now();
     if (wait > 0) await sleep(wait);
@@ -168,9 +179,9 @@ async function paced(db: Db, tenantId: string, rate: number): Promise<Array<[num
   return Promise.all(writes);
 }
 
-/** As fast as 4 writers can go (the per-tenant lock serialises them anyway). */
-async function burst(db: Db, tenantId: string): Promise<Array<[number, number]>> {
-  const out: Array<[number, number]> = [];
+/** As fast as 4 concurrent writers can go. */
+async function burst(db: Db, tenantId: string): Promise<Array<Commit>> {
+  const out: Array<Commit> = [];
   let left = BURST;
   await Promise.all(
     Array.from({ length: 4 }, async () => {
@@ -208,6 +219,44 @@ async function scenario(name: string, writer: Instance, subs: Subscribers, tenan
   line(`${name}, burst of ${BURST}`, r, rates);
 }
 
+/** One artifact row, as artifact.put writes it, with or without its event, in one tenant transaction. */
+function writeArtifact(db: Db, tenantId: string, withEvent: boolean): Promise<unknown> {
+  return withTenant(db, tenantId, async (tx) => {
+    const id = randomUUID();
+    await tx.insert(artifacts).values({
+      id,
+      tenantId,
+      kind: 'agent_trace',
+      storageKey: `tenants/${tenantId}/agent_trace/bench/${id}.json`,
+      contentType: 'application/json',
+      sizeBytes: 1,
+      sha256: 'x'.repeat(64),
+      status: 'ready',
+    });
+    if (withEvent) {
+      await appendEvent(tx, tenantId, {
+        type: 'artifact_uploaded',
+        artifactId: id,
+        data: { kind: 'agent_trace', sizeBytes: 1, sha256: 'x'.repeat(64), filename: null, downloadReady: true },
+      });
+    }
+  });
+}
+
+/** Transactions per second of one tenant with and without events, ABBA, median of two rounds each. */
+async function writeThroughput(db: Db, tenantId: string): Promise<void> {
+  const rates: Record<'with' | 'without', number[]> = { with: [], without: [] };
+  await closedLoop(WRITERS, 1, () => writeArtifact(db, tenantId, true));
+  for (const who of ['with', 'without', 'without', 'with'] as const) {
+    const r = await closedLoop(WRITERS, SECONDS, () => writeArtifact(db, tenantId, who === 'with'));
+    rates[who].push(r.perSecond);
+  }
+  const ratio = median(rates.with) / median(rates.without);
+  console.log(
+    `event-writing throughput, ${WRITERS} concurrent transactions of one tenant: ${median(rates.with).toFixed(0)} tx/s with events, ${median(rates.without).toFixed(0)} tx/s without: ${ratio.toFixed(2)}× (≥ 0.9 wanted: ${ratio >= 0.9 ? 'met' : 'MISSED'})`,
+  );
+}
+
 async function rssMiB(): Promise<number> {
   for (let i = 0; i < 3; i++) {
     gc();
@@ -230,19 +279,20 @@ async function warmUp(instances: Instance[], token: string, tenantId: string) {
 
 async function main() {
   const database = await startDatabase();
-  await runMigrations(database.url);
-  const [a, b] = [await startInstance(database.url), await startInstance(database.url)];
+  const roles = await prepareDatabase(database.url);
+  const [a, b] = [await startInstance(database.url, roles), await startInstance(database.url, roles)];
   const admin = createCofferClient({ url: a.url, token: ADMIN });
   const { tenant, apiKey } = await admin.admin.createTenant.mutate({ name: 'bench' });
   console.log(
     `${SUBSCRIBERS} subscribers (one WebSocket each, child process), database: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}, node ${process.version}`,
   );
 
-  await warmUp([a, b], apiKey.key, tenant.id);
-  for (const [name, subscribeTo] of [
+  const scenarios = [
     ['same instance (A→A)', a],
     ['across instances (A→B)', b],
-  ] as const) {
+  ] as const;
+  if (!WRITES_ONLY) await warmUp([a, b], apiKey.key, tenant.id);
+  for (const [name, subscribeTo] of WRITES_ONLY ? [] : scenarios) {
     const before = await rssMiB();
     const subs = startSubscribers();
     await subs.open(subscribeTo.url, apiKey.key, SUBSCRIBERS);
@@ -256,6 +306,7 @@ async function main() {
     await sleep(500);
   }
   console.log(`peak RSS of the server process (both instances): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  await writeThroughput(a.db, tenant.id);
   await admin.close();
   await Promise.all([a.close(), b.close()]);
   await database.stop();

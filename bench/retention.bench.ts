@@ -11,8 +11,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { count, eq, inArray, sql } from 'drizzle-orm';
+import { createCredentials } from '../server/auth/credentials.ts';
 import { loadConfig } from '../server/config/index.ts';
-import { createDb, runMigrations } from '../server/db/index.ts';
+import { createDb, createSystemDb } from '../server/db/index.ts';
+import { prepareDatabase } from '../server/db/roles.ts';
 import { artifacts, events, tenants } from '../server/db/schema/index.ts';
 import type { Deps } from '../server/deps.ts';
 import type { EventHub } from '../server/events/hub.ts';
@@ -27,37 +29,46 @@ const DAY = 24 * 60 * 60 * 1000;
 async function main(): Promise<void> {
   const database = await startDatabase();
   const dataDir = await mkdtemp(join(tmpdir(), 'coffer-bench-retention-'));
-  const { db, pool } = createDb(database.value, { max: 4 });
+  const roles = await prepareDatabase(database.value);
+  const { db, pool } = createDb(roles.app, { max: 4 });
+  const { db: systemDb, pool: systemPool } = createSystemDb(roles.system);
   try {
-    await runMigrations(database.value);
     const config = { ...loadConfig({ COFFER_DATA_DIR: dataDir, LOG_LEVEL: 'silent' }), databaseUrl: database.value };
     const storage = createStorage(config.storage, {
       signingSecret: 'bench-signing-secret-0123456789abcdef',
       publicUrl: () => 'http://127.0.0.1',
     });
-    // The jobs never publish live events (appendEvent writes and NOTIFYs); no hub is needed.
-    const deps: Deps = { config, db, storage, events: null as unknown as EventHub, now: () => new Date() };
+    // No hub: the jobs' events are written, and announced to nobody (other instances would poll them).
+    const deps: Deps = {
+      config,
+      db,
+      systemDb,
+      storage,
+      events: null as unknown as EventHub,
+      credentials: createCredentials(null),
+      now: () => new Date(),
+    };
 
     const ids = await seed(deps);
     const dry = await timed(() => runCleanup(deps, { job: 'retention', dryRun: true, triggeredBy: 'bench' }));
     const real = await timed(() => runCleanup(deps, { job: 'retention', triggeredBy: 'bench' }));
-    const [left] = await db.select({ n: count() }).from(artifacts).where(inArray(artifacts.tenantId, ids));
-    const [evs] = await db.select({ n: count() }).from(events).where(inArray(events.tenantId, ids));
+    const [left] = await systemDb.select({ n: count() }).from(artifacts).where(inArray(artifacts.tenantId, ids));
+    const [evs] = await systemDb.select({ n: count() }).from(events).where(inArray(events.tenantId, ids));
 
     console.log(`database: ${database.label}; storage: disk (objects not written, deletes are no-ops)`);
     report('retention dry run (scan + classify)', dry);
     report('retention sweep (mark + event, delete objects, remove rows)', real);
     console.log(`rows left for the bench tenants: ${left!.n}; events written: ${evs!.n}`);
   } finally {
-    await pool.end();
+    await Promise.all([pool.end(), systemPool.end()]);
     await database.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
 }
 
-/** Ten tenants of 10,000 expired transcripts each, inserted by Postgres itself. */
+/** Ten tenants of 10,000 expired transcripts each, inserted by Postgres itself (as the system role: any tenant). */
 async function seed(deps: Deps): Promise<string[]> {
-  const { db } = deps;
+  const db = deps.systemDb;
   const rows = await db
     .insert(tenants)
     .values(Array.from({ length: TENANTS }, (_, i) => ({ name: `bench ${i}`, plan: 'free' })))

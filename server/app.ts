@@ -13,6 +13,8 @@ import { type AppRouter, appRouter } from './routers/_app.ts';
 import { checkHealth } from './services/health.ts';
 import { closeUploadVerifier } from './services/uploads.ts';
 import { FsStorage } from './storage/fs.ts';
+import { wireEncoder } from './ws-fanout.ts';
+import { createSocketRegistry } from './ws-sessions.ts';
 
 export interface AppOptions {
   /** false in tests that want quiet output. */
@@ -35,6 +37,8 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
     forceCloseConnections: 'idle',
   });
   const guards = createRequestGuards(deps.config.guards);
+  const sockets = createSocketRegistry(deps);
+  app.addHook('onClose', async () => sockets.close());
   recordClientIps(app);
 
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
@@ -45,10 +49,12 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
       useWSS: true,
       trpcOptions: {
         router: appRouter,
-        createContext: contextFactory(deps, guards),
+        createContext: contextFactory(deps, guards, sockets),
         // Bodies Fastify does not parse itself would otherwise be unbounded.
         maxBodySize: bodyLimit,
         keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 5_000 },
+        // tRPC's JSON encoding, which also lets live events learn their subscription's framing (ws-fanout.ts).
+        experimental_encoder: wireEncoder,
         onError({ error, path }) {
           if (error.code === 'INTERNAL_SERVER_ERROR') app.log.error({ err: error.cause ?? error, path }, 'internal error');
         },

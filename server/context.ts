@@ -1,16 +1,17 @@
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
+import type { WebSocket } from 'ws';
 import { authenticate } from './auth/authenticate.ts';
 import type { Principal } from './auth/principal.ts';
 import type { Deps } from './deps.ts';
 import { toTRPCError } from './errors.ts';
-import type { ClientSocket } from './events/subscription.ts';
 import { checkBatchSize, clientIp, type RequestGuards } from './limits/index.ts';
+import type { SocketRegistry } from './ws-sessions.ts';
 
 /**
  * What procedures see. Tests build it directly and call `createCaller`. `socket` is the
  * WebSocket of a subscription call: subscriptions watch its unsent bytes to spot slow consumers.
  */
-export function createContextInner(deps: Deps, principal: Principal, socket?: ClientSocket) {
+export function createContextInner(deps: Deps, principal: Principal, socket?: WebSocket) {
   return { deps, principal, socket };
 }
 /**
@@ -24,7 +25,7 @@ export type Context = ReturnType<typeof createContextInner> & { edge?: { ip: str
  * Errors here bypass the procedures' mapping, so they are mapped on the way out (a database
  * outage during authentication is a 503, an oversized batch a 413).
  */
-export function contextFactory(deps: Deps, guards?: RequestGuards) {
+export function contextFactory(deps: Deps, guards?: RequestGuards, sockets?: SocketRegistry) {
   return async ({ req, res, info }: CreateFastifyContextOptions): Promise<Context> => {
     try {
       if (guards) checkBatchSize(guards, info.calls.length);
@@ -33,12 +34,11 @@ export function contextFactory(deps: Deps, guards?: RequestGuards) {
       const fromWs = info.connectionParams?.token;
       const token = bearer ?? (typeof fromWs === 'string' ? fromWs : undefined);
       // With useWSS, `res` is the `ws` WebSocket (typed as a FastifyReply by the adapter).
-      const socket = 'bufferedAmount' in res ? (res as unknown as ClientSocket) : undefined;
-      const ctx = createContextInner(
-        deps,
-        await authenticate({ db: deps.db, adminToken: deps.config.adminToken, now: deps.now }, token),
-        socket,
-      );
+      const socket = 'bufferedAmount' in res ? (res as unknown as WebSocket) : undefined;
+      const principal = await authenticate({ ...deps, adminToken: deps.config.adminToken }, token);
+      // A WebSocket authenticates once: it is tracked so that its key's revocation or expiry closes it.
+      if (socket) sockets?.track(socket, principal);
+      const ctx = createContextInner(deps, principal, socket);
       return guards ? { ...ctx, edge: { ip: clientIp(req), guards } } : ctx;
     } catch (err) {
       throw toTRPCError(err);

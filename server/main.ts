@@ -1,10 +1,9 @@
 import { buildApp } from './app.ts';
 import { type Config, loadConfig, withSecrets } from './config/index.ts';
-import { createDb, runMigrations } from './db/index.ts';
+import { prepareDatabase } from './db/roles.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.ts';
-import { createEventHub } from './events/hub.ts';
-import { createPgPubSub } from './events/pubsub.ts';
 import { startCleanupScheduler } from './lifecycle/scheduler.ts';
+import { startRuntime } from './runtime.ts';
 import { loadOrCreateSecrets } from './secrets.ts';
 import { createStorage } from './storage/index.ts';
 
@@ -25,23 +24,21 @@ async function main(): Promise<void> {
   const config = withSecrets(fromEnv, secrets);
 
   if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.dataDir, secrets.postgresPassword);
-  const databaseUrl = config.databaseUrl ?? embedded!.url;
-  await runMigrations(databaseUrl);
-  const { db, pool } = createDb(databaseUrl);
+  const ownerUrl = config.databaseUrl ?? embedded!.url;
+  const roleUrls = await prepareDatabase(ownerUrl, config.databaseRoleUrls);
+  let onListenerError = (_err: unknown) => {};
+  const runtime = await startRuntime(roleUrls, { onListenerError: (err) => onListenerError(err) });
+  const { db, systemDb, events, credentials } = runtime;
 
   let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
   const storage = createStorage(config.storage, { signingSecret: config.signingSecret, publicUrl: () => publicUrl });
-  let onListenerError = (_err: unknown) => {};
-  const events = createEventHub(db, createPgPubSub({ url: databaseUrl, onError: (err) => onListenerError(err) }));
-  const app = await buildApp({ config, db, storage, events, now: () => new Date() });
+  const deps = { config, db, systemDb, storage, events, credentials, now: () => new Date() };
+  const app = await buildApp(deps);
   onListenerError = (err) => app.log.warn({ err }, 'event listener lost its database connection; reconnecting');
-  const stopCleanup = startCleanupScheduler(
-    { config, db, storage, events, now: () => new Date() },
-    {
-      onResult: (job, r) => app.log.info({ job, ...(r.status === 'ran' ? { run: r.run } : { status: r.status }) }, 'cleanup job finished'),
-      onError: (job, err) => app.log.error({ err, job }, 'cleanup job failed'),
-    },
-  );
+  const stopCleanup = startCleanupScheduler(deps, {
+    onResult: (job, r) => app.log.info({ job, ...(r.status === 'ran' ? { run: r.run } : { status: r.status }) }, 'cleanup job finished'),
+    onError: (job, err) => app.log.error({ err, job }, 'cleanup job failed'),
+  });
 
   let stopping = false;
   const shutdown = async (signal: string, exitCode = 0) => {
@@ -52,8 +49,7 @@ async function main(): Promise<void> {
     // closing the hub afterwards ends any subscription generator still running.
     stopCleanup();
     await app.close().catch((err) => app.log.error({ err }, 'error while closing the server'));
-    await events.close().catch(() => {});
-    await pool.end().catch(() => {});
+    await runtime.close().catch(() => {});
     await embedded?.stop().catch((err) => app.log.error({ err }, 'error while stopping embedded PostgreSQL'));
     process.exit(exitCode);
   };

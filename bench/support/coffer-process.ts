@@ -21,23 +21,34 @@ const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
  * Runs the real server/main.ts in its own process, as `npm start` does (scripts/node-ts.js: the
  * pid is the server itself), so its memory can be read from /proc without the benchmark's own heap in it.
  */
-export async function startCofferProcess(databaseUrl: string, s3: S3Config, env: Record<string, string> = {}): Promise<CofferProcess> {
+export async function startCofferProcess(
+  databaseUrl: string,
+  s3: S3Config | null,
+  env: Record<string, string> = {},
+  /** Extra node flags, e.g. `--cpu-prof` to profile the server. */
+  nodeArgs: string[] = [],
+): Promise<CofferProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'coffer-bench-data-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [join(root, 'scripts/node-ts.js'), join(root, 'server/main.ts')], {
+  const storage = s3
+    ? {
+        COFFER_STORAGE: 's3',
+        S3_ENDPOINT: s3.endpoint ?? '',
+        S3_REGION: s3.region,
+        S3_BUCKET: s3.bucket,
+        S3_ACCESS_KEY_ID: s3.accessKeyId,
+        S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        S3_FORCE_PATH_STYLE: 'true',
+      }
+    : { COFFER_STORAGE: 'fs' };
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'scripts/node-ts.js'), join(root, 'server/main.ts')], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
       PATH: process.env.PATH,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       DATABASE_URL: databaseUrl,
-      COFFER_STORAGE: 's3',
-      S3_ENDPOINT: s3.endpoint,
-      S3_REGION: s3.region,
-      S3_BUCKET: s3.bucket,
-      S3_ACCESS_KEY_ID: s3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      S3_FORCE_PATH_STYLE: 'true',
+      ...storage,
       COFFER_DATA_DIR: dataDir,
       COFFER_ADMIN_TOKEN: ADMIN_TOKEN,
       COFFER_SIGNING_SECRET: 'bench-signing-secret-0123456789abcdef0123456789',
@@ -54,9 +65,11 @@ export async function startCofferProcess(databaseUrl: string, s3: S3Config, env:
     pid: child.pid!,
     adminToken: ADMIN_TOKEN,
     async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
       await rm(dataDir, { recursive: true, force: true });
     },
   };
@@ -77,7 +90,8 @@ async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
   throw new Error('Coffer did not become healthy within 30 s');
 }
 
-function freePort(): Promise<number> {
+/** A TCP port free right now on 127.0.0.1. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer().listen(0, '127.0.0.1', () => {
       const { port } = srv.address() as { port: number };

@@ -50,6 +50,9 @@ const schedule = z
  */
 export const envSchema = z.object({
   DATABASE_URL: z.url().optional(),
+  /** Login of the service's role (coffer_app) and of the system role (coffer_system), when an operator created them (README, Security). */
+  DATABASE_APP_URL: z.url().optional(),
+  DATABASE_SYSTEM_URL: z.url().optional(),
   COFFER_STORAGE: z.enum(['s3', 'fs']).optional(),
   S3_ENDPOINT: z.url().optional(),
   /**

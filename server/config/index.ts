@@ -41,8 +41,10 @@ export interface GuardConfig {
 }
 
 export interface Config {
-  /** null: start the embedded PostgreSQL under dataDir. */
+  /** The owner's URL (migrations); null: start the embedded PostgreSQL under dataDir. */
   databaseUrl: string | null;
+  /** The roles' own logins; unset, Coffer gives the roles logins itself (server/db/roles.ts). */
+  databaseRoleUrls: { app?: string; system?: string };
   storage: StorageConfig;
   dataDir: string;
   publicUrl?: string;
@@ -106,6 +108,7 @@ function deepFreeze<T>(value: T): T {
 function fromEnv(env: Env): Config {
   return {
     databaseUrl: env.DATABASE_URL ?? null,
+    databaseRoleUrls: { app: env.DATABASE_APP_URL, system: env.DATABASE_SYSTEM_URL },
     storage: storageConfig(env),
     dataDir: env.COFFER_DATA_DIR,
     publicUrl: env.COFFER_PUBLIC_URL,

@@ -1,5 +1,4 @@
 import { fileURLToPath } from 'node:url';
-import { sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -7,30 +6,35 @@ import { ADVISORY_LOCKS } from './locks.ts';
 import * as schema from './schema/index.ts';
 
 export type Db = NodePgDatabase<typeof schema>;
-/** A transaction handle; data-access functions take `Db | Tx` so they run inside a caller's transaction. */
-export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+/**
+ * A transaction: a Db bound to the one connection withTenant or withSystem holds. Data-access
+ * functions take `DbOrTx` so they run inside a caller's transaction.
+ */
+export type Tx = Db;
 export type DbOrTx = Db | Tx;
+/** The system role's pool (server/db/roles.ts): past row-level security, so only withSystem takes it. */
+export type SystemDb = Db & { readonly [systemBrand]: true };
+declare const systemBrand: unique symbol;
 
 const migrationsFolder = fileURLToPath(new URL('../../drizzle/migrations', import.meta.url));
 
-/**
- * The role the service works as (created by migration 0004_rls): it owns no table and is not a
- * superuser, so row-level security binds it. The login user in DATABASE_URL owns the tables and
- * runs migrations; it must be a member of this role.
- */
-export const APP_ROLE = 'coffer_app';
+export interface PoolOptions {
+  max?: number;
+  /** Shows in pg_stat_activity, so an operator can tell the pools apart. */
+  name?: string;
+}
 
 /**
- * The pool of the service. Every connection it opens works as APP_ROLE.
- *
- * The role is set in the connection's startup packet (`options=-c role=coffer_app`) rather than
- * by a `SET ROLE` from the pool's 'connect' event: a failing SET ROLE (role missing, membership
- * revoked) would be a rejected query while the queries queued behind it ran on as the owner, i.e.
- * it would fail open; a bad startup option fails the connection itself, i.e. closed. It also
- * costs no round trip, and `RESET ROLE` / `DISCARD ALL` return to coffer_app, not to the owner.
+ * A pool and its Db. The URL's login role decides what the pool may do: the service's pool logs
+ * in as coffer_app, the system pool as coffer_system (server/db/roles.ts), never as the owner.
  */
-export function createDb(url: string, opts: { max?: number } = {}): { db: Db; pool: pg.Pool } {
-  const pool = new pg.Pool({ connectionString: withAppRole(url), max: opts.max ?? 10, connectionTimeoutMillis: 5_000 });
+export function createDb(url: string, opts: PoolOptions = {}): { db: Db; pool: pg.Pool } {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.max ?? 10,
+    connectionTimeoutMillis: 5_000,
+    application_name: opts.name ?? 'coffer',
+  });
   // An idle client that loses its server (restart, failover) emits 'error'; without a listener that kills the process.
   pool.on('error', () => {});
   // pg-pool listens for a client's errors only while it is idle. A client checked out for a
@@ -38,31 +42,49 @@ export function createDb(url: string, opts: { max?: number } = {}): { db: Db; po
   // listener, which throws out of pg's socket handler and crashes the process. Its queries are
   // already rejected by then, and the pool drops it on release, so the event itself can be ignored.
   pool.on('connect', (client) => client.on('error', () => {}));
-  return { db: drizzle({ client: pool, schema, casing: 'snake_case' }), pool };
+  const db = drizzle({ client: pool, schema, casing: 'snake_case' });
+  pools.set(db, pool);
+  return { db, pool };
 }
 
-/** Adds `-c role=coffer_app` to the URL's `options` (kept, if it has any: pg takes one from the URL over the config). */
-function withAppRole(url: string): string {
-  const u = new URL(url);
-  const options = u.searchParams.get('options');
-  u.searchParams.set('options', `${options ? `${options} ` : ''}-c role=${APP_ROLE}`);
-  return u.toString();
+/** The system role's pool: small, because only authentication misses, admin calls and jobs use it. */
+export function createSystemDb(url: string, opts: PoolOptions = {}): { db: SystemDb; pool: pg.Pool } {
+  const { db, pool } = createDb(url, { max: opts.max ?? 3, name: opts.name ?? 'coffer-system' });
+  systemDbs.add(db);
+  return { db: db as SystemDb, pool };
 }
 
-/** Applies drizzle/migrations on one dedicated connection. drizzle's migrator takes no lock, so we do. */
-export async function runMigrations(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
+const pools = new WeakMap<Db, pg.Pool>();
+const systemDbs = new WeakSet<Db>();
+
+/** The pool a Db was built on (session-level work such as job locks needs a connection of its own). */
+export function poolOf(db: Db): pg.Pool {
+  const pool = pools.get(db);
+  if (!pool) throw new Error('not a Db made by createDb');
+  return pool;
+}
+
+/** Applies drizzle/migrations on one dedicated connection, as the owner. drizzle's migrator takes no lock, so we do. */
+export async function runMigrations(ownerUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: ownerUrl, application_name: 'coffer-migrations' });
   await client.connect();
   try {
-    await client.query('select pg_advisory_lock($1)', [ADVISORY_LOCKS.migrations]);
-    // Migrations run as the owner, past row-level security (coffer_system policy), so a data
-    // migration sees every tenant's rows. This connection is not the pool's: it stays the owner.
-    await client.query(`select set_config('app.bypass_rls', 'on', false)`);
-    await migrate(drizzle({ client, casing: 'snake_case' }), { migrationsFolder });
+    await migrateOn(client);
   } finally {
     await client.end(); // ending the session releases the lock
   }
 }
+
+/** Migrations on `client` (the owner's session), under the migrations lock, past row-level security. */
+export async function migrateOn(client: pg.Client): Promise<void> {
+  await client.query('select pg_advisory_lock($1)', [ADVISORY_LOCKS.migrations]);
+  // Migrations run as the owner, past row-level security (the owner-only coffer_system policy), so
+  // a data migration sees every tenant's rows.
+  await client.query(`select set_config('app.bypass_rls', 'on', false)`);
+  await migrate(drizzle({ client, casing: 'snake_case' }), { migrationsFolder });
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Runs a tenant's work in one transaction bound to that tenant (`app.tenant_id`, transaction-local).
@@ -70,23 +92,104 @@ export async function runMigrations(url: string): Promise<void> {
  * events written in the same transaction apply without touching the queries.
  */
 export function withTenant<T>(db: Db, tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select set_config('app.tenant_id', ${tenantId}, true)`);
-    return fn(tx);
-  });
+  if (systemDbs.has(db)) throw new Error('withTenant needs the service pool, not the system pool');
+  // The id goes into the statement text so BEGIN and the binding share one round trip (the simple
+  // query protocol takes no parameters); it is a UUID, checked here, so it cannot carry SQL.
+  if (!UUID_RE.test(tenantId)) throw new Error('withTenant: the tenant id is not a UUID');
+  return inTransaction(db, `begin; select set_config('app.tenant_id', '${tenantId}', true)`, fn);
 }
 
 /**
  * The narrow way past row-level security, for the paths that must cross tenants or run before a
  * tenant is known: API-key lookup in authentication, the admin-token services, event retention,
- * the lifecycle jobs' cross-tenant reads. One transaction that switches back to the login user
- * (the tables' owner: `role` = none) and sets `app.bypass_rls`, which the owner-only
- * `coffer_system` policy asks for; both revert at commit or rollback, so the pooled connection
- * is coffer_app again afterwards. Anything tenant-facing goes through withTenant instead.
+ * the lifecycle jobs' cross-tenant reads. It runs on the system pool, whose role has BYPASSRLS
+ * and is neither the owner nor a superuser; the service's pool cannot get there at all.
+ * Anything tenant-facing goes through withTenant instead.
  */
-export function withSystem<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select set_config('role', 'none', true), set_config('app.bypass_rls', 'on', true)`);
-    return fn(tx);
-  });
+export function withSystem<T>(db: SystemDb, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  if (!systemDbs.has(db)) throw new Error('withSystem needs the system pool (createSystemDb)');
+  return inTransaction(db, 'begin', fn);
+}
+
+interface TxState {
+  db: Db;
+  hooks: Array<() => void>;
+  finalSql: string[];
+  finalResults: Array<(result: pg.QueryResult) => void>;
+}
+/** The transaction a connection's Db is running, while it runs one. */
+const running = new WeakMap<Tx, TxState>();
+/** One drizzle instance per pooled connection, built on its first transaction. */
+const bound = new WeakMap<pg.PoolClient, Tx>();
+
+/**
+ * Runs `fn` after the transaction `tx` commits (never after a rollback). For work that must not
+ * hold the transaction open or must only happen once its writes are visible: announcing events,
+ * dropping cached credentials.
+ */
+export function afterCommit(tx: Tx, hook: () => void): void {
+  const state = running.get(tx);
+  if (!state) throw new Error('afterCommit outside withTenant/withSystem');
+  state.hooks.push(hook);
+}
+
+/**
+ * Sends `statement` together with the COMMIT, in the same round trip, so writing it costs the
+ * transaction no extra wait. The statement goes through the simple query protocol, which takes
+ * no parameters: it must be literal SQL, every value escaped (pg's escapeLiteral). If it fails,
+ * the transaction rolls back and the caller's withTenant/withSystem throws.
+ */
+export function withCommit(tx: Tx, statement: string, onResult: (result: pg.QueryResult) => void): void {
+  const state = running.get(tx);
+  if (!state) throw new Error('withCommit outside withTenant/withSystem');
+  state.finalSql.push(statement);
+  state.finalResults.push(onResult);
+}
+
+/** The pool-level Db a transaction runs on (so a hook can find that instance's listeners). */
+export function dbOf(tx: Tx): Db {
+  const state = running.get(tx);
+  if (!state) throw new Error('dbOf outside withTenant/withSystem');
+  return state.db;
+}
+
+/**
+ * BEGIN (with whatever `begin` adds, in the same round trip), fn, COMMIT on one pooled connection;
+ * ROLLBACK if anything throws. A connection that fails to roll back is destroyed, not pooled.
+ */
+async function inTransaction<T>(db: Db, begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const client = await poolOf(db).connect();
+  let tx = bound.get(client);
+  if (!tx) {
+    tx = drizzle({ client, schema, casing: 'snake_case' });
+    bound.set(client, tx);
+  }
+  const state: TxState = { db, hooks: [], finalSql: [], finalResults: [] };
+  running.set(tx, state);
+  let result: T;
+  let finals: pg.QueryResult[] = [];
+  try {
+    await client.query(begin);
+    result = await fn(tx);
+    if (state.finalSql.length === 0) await client.query('commit');
+    else finals = (await client.query(`${state.finalSql.join(';\n')};\ncommit`)) as unknown as pg.QueryResult[];
+  } catch (err) {
+    running.delete(tx);
+    const failed = await client.query('rollback').then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    client.release(failed);
+    throw err;
+  }
+  running.delete(tx);
+  client.release();
+  for (const hook of [...state.finalResults.map((done, i) => () => done(finals[i]!)), ...state.hooks]) {
+    try {
+      hook();
+    } catch {
+      // The transaction committed; a failing hook must not turn that into an error for the caller.
+    }
+  }
+  return result;
 }

@@ -1,21 +1,26 @@
 import pg from 'pg';
 import { backoffMs } from '../../shared/retry.ts';
-import { decodeNotification, EVENTS_CHANNEL } from './notification.ts';
+import { decodeEventPointers, decodeKeyChange, EVENTS_CHANNEL, type EventPointer, KEYS_CHANNEL } from './notification.ts';
 
 /**
  * What the listener tells its subscribers. `reconnected` means notifications may have been
- * missed while no LISTEN was active (the first connect included): re-read from the event log.
+ * missed while no LISTEN was active (the first connect included): re-read from the source.
  */
-export type PubSubMessage = { type: 'notify'; tenantId: string; id: number } | { type: 'reconnected' };
+export type PubSubMessage = { type: 'events'; pointers: EventPointer[] } | { type: 'key'; keyId: string } | { type: 'reconnected' };
 export type PubSubHandler = (message: PubSubMessage) => void;
 
 /**
- * Cross-instance fan-out: every instance hears about every committed event. Payloads are only
- * pointers (`<tenantId>:<eventId>`); the rows are read from the event log, which stays the
- * source of truth, so a lost notification costs latency, never an event.
+ * Cross-instance signals: every instance hears about every committed event and every key change.
+ * Payloads are only pointers (server/events/notification.ts); the rows are read from the
+ * database, which stays the source of truth, so a lost notification costs latency, never data.
  */
 export interface PubSub {
   subscribe(handler: PubSubHandler): () => void;
+  /**
+   * Sends NOTIFYs outside any transaction, on the listener's own connection (so a busy pool never
+   * delays them). Dropped while disconnected: readers poll as a safety net.
+   */
+  publish(channel: string, payloads: string[]): Promise<void>;
   /** Resolves once the first LISTEN is active (tests and benches wait for it). */
   readonly ready: Promise<void>;
   close(): Promise<void>;
@@ -23,7 +28,6 @@ export interface PubSub {
 
 export interface PgPubSubOptions {
   url: string;
-  channel?: string;
   minBackoffMs?: number;
   maxBackoffMs?: number;
   /** Connection losses and failed reconnects; the listener keeps retrying regardless. */
@@ -31,8 +35,8 @@ export interface PgPubSubOptions {
 }
 
 /**
- * One dedicated pg.Client per instance, LISTENing on the events channel; pooled connections
- * can't LISTEN (a pool hands the session to others). Lost connections are re-established with
+ * One dedicated pg.Client per instance, LISTENing on both channels; pooled connections can't
+ * LISTEN (a pool hands the session to others). Lost connections are re-established with
  * jittered exponential backoff, and every successful LISTEN is announced as `reconnected`.
  */
 export function createPgPubSub(opts: PgPubSubOptions): PubSub {
@@ -42,6 +46,7 @@ export function createPgPubSub(opts: PgPubSubOptions): PubSub {
 class PgPubSub implements PubSub {
   private readonly handlers = new Set<PubSubHandler>();
   private client: pg.Client | null = null;
+  private listening = false;
   private closed = false;
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -59,11 +64,20 @@ class PgPubSub implements PubSub {
     return () => void this.handlers.delete(handler);
   }
 
+  async publish(channel: string, payloads: string[]): Promise<void> {
+    const client = this.listening ? this.client : null;
+    if (!client || payloads.length === 0) return;
+    await client.query('select pg_notify($1, p) from unnest($2::text[]) as p', [channel, payloads]).catch(() => {
+      // The connection is going; `lost` reconnects, and readers' polling delivers what this missed.
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
     const client = this.client;
     this.client = null;
+    this.listening = false;
     this.handlers.clear();
     await client?.end().catch(() => {});
   }
@@ -84,20 +98,22 @@ class PgPubSub implements PubSub {
     client.on('end', () => this.lost(client));
     try {
       await client.connect();
-      await client.query(`LISTEN ${pg.escapeIdentifier(this.opts.channel ?? EVENTS_CHANNEL)}`);
+      await client.query(`LISTEN ${pg.escapeIdentifier(EVENTS_CHANNEL)}; LISTEN ${pg.escapeIdentifier(KEYS_CHANNEL)}`);
     } catch (err) {
       this.lost(client, err);
       return;
     }
-    if (this.client !== client) return; // lost or closed meanwhile
+    if (this.client !== client) return; // closed or lost meanwhile
     this.attempt = 0;
-    this.resolveReady();
+    this.listening = true;
     this.emit({ type: 'reconnected' });
+    this.resolveReady();
   }
 
   private lost(client: pg.Client, err?: unknown): void {
     if (this.client !== client) return; // already handled (error and end both fire)
     this.client = null;
+    this.listening = false;
     client.removeAllListeners('notification');
     client.on('error', () => {}); // late socket errors of a dropped client must not crash the process
     void client.end().catch(() => {});
@@ -110,8 +126,14 @@ class PgPubSub implements PubSub {
   }
 
   private onNotification(n: pg.Notification): void {
-    const pointer = decodeNotification(n.payload ?? '');
-    if (pointer) this.emit({ type: 'notify', ...pointer });
+    const payload = n.payload ?? '';
+    if (n.channel === EVENTS_CHANNEL) {
+      const pointers = decodeEventPointers(payload);
+      if (pointers.length) this.emit({ type: 'events', pointers });
+    } else if (n.channel === KEYS_CHANNEL) {
+      const keyId = decodeKeyChange(payload);
+      if (keyId) this.emit({ type: 'key', keyId });
+    }
   }
 
   private emit(message: PubSubMessage): void {

@@ -1,13 +1,12 @@
 import { tracked } from '@trpc/server';
 import type { OnEventInput } from '../../shared/schemas/event-stream.ts';
 import type { CofferEvent } from '../../shared/schemas/events.ts';
-import type { Db } from '../db/index.ts';
-import { lastAssignedEventId, listEventsAfter, newestEventId } from '../db/queries/events.ts';
+import { readSettledEvents, settledEventCursor } from '../db/queries/events.ts';
 import { CofferError, toTRPCError } from '../errors.ts';
 import type { TenantScope } from '../tenant-scope.ts';
 import { matchesFilter, rowToEvent } from './filter.ts';
 import type { EventHub } from './hub.ts';
-import { Inbox } from './inbox.ts';
+import { type DirectChannel, Inbox } from './inbox.ts';
 
 /** Limits of one subscription; tests shrink them. */
 export interface StreamLimits {
@@ -28,53 +27,70 @@ export interface ClientSocket {
 export interface StreamOptions {
   signal?: AbortSignal;
   socket?: ClientSocket;
+  /** The transport's fast path (WebSocket only): live events skip the generator. */
+  direct?: DirectChannel;
   limits?: Partial<StreamLimits>;
+}
+
+/** What a stream needs: the hub for live events. */
+export interface StreamDeps {
+  hub: EventHub;
 }
 
 /**
  * The `artifact.onEvent` stream: registers with the hub FIRST, then reads the log after the
- * resume point, then streams live events, skipping any id it already sent. Because a tenant's
- * ids commit in id order, "id > last sent" is both the de-duplication and the no-gap rule.
+ * resume point, then streams live events, skipping any id it already sent. Because every read
+ * stays below the settled horizon (server/events/append.ts), "id > last sent" is both the
+ * de-duplication and the no-gap rule. Live events it has nothing else to do with go out through
+ * `direct` without waking the generator (one serialization per instance, not per subscriber).
  */
-/** What a stream needs: the hub for live events, the database for the resume check. */
-export interface StreamDeps {
-  db: Db;
-  hub: EventHub;
-}
-
 export async function* streamEvents(deps: StreamDeps, tenant: TenantScope, input: OnEventInput, opts: StreamOptions = {}) {
   const limits = { ...DEFAULT_STREAM_LIMITS, ...opts.limits };
-  const inbox = new Inbox(limits.maxQueued, matchesFilter(input));
+  const inbox = new Inbox(limits.maxQueued, matchesFilter(input), limits.maxBufferedBytes);
   // Registered before any await, so it is in place before the client hears "started".
-  const unsubscribe = deps.hub.subscribe(tenant.id, inbox);
-  const { signal, socket } = opts;
+  const hub = deps.hub.subscribe(tenant.id, inbox);
+  const { signal, socket, direct } = opts;
+  // The first event this stream sends, if it can go direct, carries the channel's handshake.
+  const wrap = (e: CofferEvent) => tracked(String(e.id), direct && !direct.ready ? (direct.handshake(e) as CofferEvent) : e);
   try {
-    let cursor = await startCursor(deps, tenant, input.lastEventId);
+    const start = await hub.start;
+    let cursor = input.lastEventId === undefined ? start : await resumePoint(tenant, input.lastEventId, start);
     inbox.needsResync ||= input.lastEventId !== undefined;
     while (!signal?.aborted) {
       if (inbox.needsResync) {
         inbox.needsResync = false;
-        for await (const e of backfill(tenant, input, cursor, limits.pageSize, signal)) {
-          cursor = e.id;
-          yield tracked(String(e.id), e);
+        inbox.take(); // the backfill covers whatever was queued
+        for await (const step of backfill(tenant, input, cursor, limits.pageSize, signal)) {
+          cursor = step.cursor;
+          if (!step.event) continue;
+          yield wrap(step.event);
           checkSocket(inbox, socket, limits.maxBufferedBytes);
         }
       }
-      for (const e of inbox.take()) {
+      const { events, after, upTo } = inbox.take();
+      if (after > cursor) {
+        inbox.needsResync = true; // the hub's pushes do not reach back to our cursor: re-read
+        continue;
+      }
+      for (const e of events) {
         if (e.id <= cursor || inbox.failure) continue;
         cursor = e.id;
-        yield tracked(String(e.id), e);
+        yield wrap(e);
         checkSocket(inbox, socket, limits.maxBufferedBytes);
       }
+      cursor = Math.max(cursor, upTo);
       if (inbox.failure) throw inbox.failure;
       if (inbox.closed) throw new CofferError('DATABASE_UNAVAILABLE', 'server shutting down; reconnect and resume with lastEventId');
+      // Everything so far was yielded, so tRPC has written it: direct sends come after it on the socket.
+      if (direct?.ready && inbox.idle) inbox.goDirect(direct, cursor);
       await inbox.wait(signal);
+      cursor = inbox.leaveDirect(cursor);
     }
   } catch (err) {
     // Errors thrown while iterating bypass the procedure middlewares: map them here.
     throw toTRPCError(err);
   } finally {
-    unsubscribe();
+    hub.unsubscribe();
   }
 }
 
@@ -86,41 +102,53 @@ function checkSocket(inbox: Inbox, socket: ClientSocket | undefined, max: number
 }
 
 /**
- * Where the stream starts: right after `lastEventId`, or after the tenant's newest event when
- * there is none. An id the sequence never handed out is a client bug, so it is refused.
+ * Where a resumed stream starts: right after `lastEventId`. An id this tenant was never given is
+ * a client bug, so it is refused; it is compared with the tenant's own newest settled id, and
+ * the answer names no id at all (a global value would let tenants watch each other's activity).
  */
-async function startCursor(deps: StreamDeps, tenant: TenantScope, lastEventId: string | undefined): Promise<number> {
-  if (lastEventId === undefined) return tenant.run((tx) => newestEventId(tx, tenant.id));
+async function resumePoint(tenant: TenantScope, lastEventId: string, hubCursor: number): Promise<number> {
   const id = Number(lastEventId);
   if (!/^\d+$/.test(lastEventId) || !Number.isSafeInteger(id)) {
     throw new CofferError('BAD_INPUT', 'lastEventId must be an event id: a non-negative integer string');
   }
-  const newest = await lastAssignedEventId(deps.db);
-  if (id > newest) throw new CofferError('BAD_INPUT', `lastEventId ${id} is newer than the newest event (${newest})`);
+  if (id <= hubCursor) return id;
+  const newest = await tenant.run((tx) => settledEventCursor(tx, tenant.id));
+  if (id > newest) {
+    throw new CofferError(
+      'BAD_INPUT',
+      "lastEventId is newer than this tenant's newest event: pass an id this stream delivered, or the one artifact.eventCursor returns",
+    );
+  }
   return id;
 }
 
-/** The tenant's matching events after `afterId`, page by page, oldest first. */
+/**
+ * The tenant's matching events after `afterId`, page by page, oldest first, then a last step
+ * whose cursor is the page's horizon - 1: everything below it has been read, matching or not.
+ */
 async function* backfill(
   tenant: TenantScope,
   input: OnEventInput,
   afterId: number,
   pageSize: number,
   signal?: AbortSignal,
-): AsyncGenerator<CofferEvent> {
+): AsyncGenerator<{ cursor: number; event?: CofferEvent }> {
   const { lastEventId: _ignored, ...filter } = input;
   for (let cursor = afterId; !signal?.aborted; ) {
-    const rows = await tenant.run((tx) => listEventsAfter(tx, { ...filter, tenantId: tenant.id, afterId: cursor, limit: pageSize }));
-    for (const row of rows) {
+    const page = await tenant.run((tx) => readSettledEvents(tx, { ...filter, tenantId: tenant.id, afterId: cursor, limit: pageSize }));
+    for (const row of page.rows) {
       cursor = row.id;
       const event = rowToEvent(row);
-      if (event) yield event;
+      if (event) yield { cursor, event };
     }
-    if (rows.length < pageSize) return;
+    if (page.rows.length < pageSize) {
+      if (page.horizon - 1 > cursor) yield { cursor: page.horizon - 1 };
+      return;
+    }
   }
 }
 
 /** `artifact.eventCursor`: a resume point taken before reading state, so nothing after it is missed. */
 export async function eventCursor(tenant: TenantScope) {
-  return { lastEventId: String(await tenant.run((tx) => newestEventId(tx, tenant.id))) };
+  return { lastEventId: String(await tenant.run((tx) => settledEventCursor(tx, tenant.id))) };
 }

@@ -10,9 +10,9 @@ import { countEventsBefore, cutoff } from './queries.ts';
  */
 export async function runEventLog(job: JobContext): Promise<void> {
   const olderThan = cutoff(job.now, job.deps.config.lifecycle.eventRetentionDays);
-  if (job.dryRun) return job.stats.pruned(await countEventsBefore(job.deps.db, olderThan));
+  if (job.dryRun) return job.stats.pruned(await countEventsBefore(job.deps.systemDb, olderThan));
   for (;;) {
-    const n = await withSystem(job.deps.db, (tx) => pruneEvents(tx, { olderThan, limit: job.batchSize }));
+    const n = await withSystem(job.deps.systemDb, (tx) => pruneEvents(tx, { olderThan, limit: job.batchSize }));
     job.stats.pruned(n);
     if (n < job.batchSize) return;
   }

@@ -49,7 +49,7 @@ async function removeObjects(job: JobContext, rows: Doomed[]): Promise<void> {
 export async function finishDeleted(job: JobContext): Promise<void> {
   let afterId: string | null = null;
   for (;;) {
-    const rows = await artifactPage(job.deps.db, { where: eq(artifacts.status, 'deleted'), afterId, limit: job.batchSize });
+    const rows = await artifactPage(job.deps.systemDb, { where: eq(artifacts.status, 'deleted'), afterId, limit: job.batchSize });
     if (rows.length === 0) return;
     afterId = rows.at(-1)!.id;
     for (const r of rows) job.stats.examine(r.tenantId);

@@ -1,5 +1,4 @@
-import type pg from 'pg';
-import type { Db } from '../db/index.ts';
+import { type Db, poolOf } from '../db/index.ts';
 import { ADVISORY_LOCKS } from '../db/locks.ts';
 
 /**
@@ -10,8 +9,7 @@ import { ADVISORY_LOCKS } from '../db/locks.ts';
  * runs for minutes and must not keep a transaction open for that long.
  */
 export async function withJobLock<T>(db: Db, job: string, fn: () => Promise<T>): Promise<T | null> {
-  // drizzle keeps the pool it was built on as $client; the Db type leaves it out.
-  const client = await (db as unknown as { $client: pg.Pool }).$client.connect();
+  const client = await poolOf(db).connect();
   let locked = false;
   let broken = false;
   try {

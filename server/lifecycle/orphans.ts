@@ -7,7 +7,7 @@ import { assembliesInFlight, orphanPackPage, ownedKeys, uploadsInFlight } from '
 export async function runOrphanDiffPacks(job: JobContext): Promise<void> {
   let afterId: string | null = null;
   for (;;) {
-    const rows = await orphanPackPage(job.deps.db, { afterId, limit: job.batchSize });
+    const rows = await orphanPackPage(job.deps.systemDb, { afterId, limit: job.batchSize });
     if (rows.length === 0) return;
     afterId = rows.at(-1)!.id;
     for (const r of rows) job.stats.examine(r.tenantId);
@@ -36,14 +36,14 @@ export async function runOrphanObjects(job: JobContext): Promise<void> {
 }
 
 async function sweepArtifactObjects(job: JobContext, olderThan: Date): Promise<void> {
-  const { storage, db } = job.deps;
+  const { storage, systemDb } = job.deps;
   let continuationToken: string | undefined;
   do {
     const page = await storage.list(TENANTS_PREFIX, { continuationToken, limit: job.batchSize });
     continuationToken = page.nextToken;
     const old = page.items.filter((o) => o.lastModified <= olderThan);
     const owned = await ownedKeys(
-      db,
+      systemDb,
       old.map((o) => o.key),
     );
     const orphans = old.filter((o) => !owned.has(o.key));
@@ -55,13 +55,13 @@ async function sweepArtifactObjects(job: JobContext, olderThan: Date): Promise<v
 
 /** Parts are removed per upload (discardStaging), which on disk also closes the upload's folder. */
 async function sweepParts(job: JobContext, olderThan: Date): Promise<void> {
-  const { storage, db } = job.deps;
+  const { storage, systemDb } = job.deps;
   let continuationToken: string | undefined;
   do {
     const page = await storage.list(UPLOADS_PREFIX, { continuationToken, limit: job.batchSize });
     continuationToken = page.nextToken;
     const parts = page.items.map((o) => ({ ...o, ...parseStagingKey(o.key) })).filter((o) => o.artifactId && o.lastModified <= olderThan);
-    const live = await uploadsInFlight(db, [...new Set(parts.map((p) => p.artifactId!))]);
+    const live = await uploadsInFlight(systemDb, [...new Set(parts.map((p) => p.artifactId!))]);
     const orphans = parts.filter((p) => !live.has(p.artifactId!));
     for (const p of parts) job.stats.examine(p.tenantId!);
     if (!job.dryRun) {
@@ -73,10 +73,10 @@ async function sweepParts(job: JobContext, olderThan: Date): Promise<void> {
 }
 
 async function sweepAssemblies(job: JobContext, olderThan: Date): Promise<void> {
-  const { storage, db } = job.deps;
+  const { storage, systemDb } = job.deps;
   const old = (await storage.listMultipartUploads(TENANTS_PREFIX)).filter((u) => u.initiated <= olderThan);
   const recorded = await assembliesInFlight(
-    db,
+    systemDb,
     old.map((u) => u.uploadId),
   );
   for (const u of old.filter((u) => !recorded.has(u.uploadId))) {

@@ -6,7 +6,7 @@
  */
 import { and, asc, count, eq, gt, inArray, lt, lte, ne, notExists, type SQL, sql } from 'drizzle-orm';
 import type { NewCofferEvent } from '../../shared/schemas/events.ts';
-import { type Db, withSystem, withTenant } from '../db/index.ts';
+import { type Db, type SystemDb, withSystem, withTenant } from '../db/index.ts';
 import { artifacts, diffPacks, events, projects, tenants, versions } from '../db/schema/index.ts';
 import { appendEvents } from '../events/append.ts';
 
@@ -27,13 +27,13 @@ export type Doomed = Pick<typeof artifacts.$inferSelect, keyof typeof doomedColu
 type Status = Doomed['status'];
 
 /** One keyset page of artifacts matching `where`, in id order (stable while rows are removed). */
-export function artifactPage(db: Db, p: { where: SQL | undefined; afterId: string | null; limit: number }): Promise<Doomed[]> {
+export function artifactPage(db: SystemDb, p: { where: SQL | undefined; afterId: string | null; limit: number }): Promise<Doomed[]> {
   const where = and(p.where, p.afterId ? gt(artifacts.id, p.afterId) : undefined);
   return withSystem(db, (tx) => tx.select(doomedColumns).from(artifacts).where(where).orderBy(asc(artifacts.id)).limit(p.limit));
 }
 
 /** Like artifactPage, with the owner's plan: the TTL depends on it. */
-export function artifactPageWithPlan(db: Db, p: { where: SQL | undefined; afterId: string | null; limit: number }) {
+export function artifactPageWithPlan(db: SystemDb, p: { where: SQL | undefined; afterId: string | null; limit: number }) {
   const where = and(p.where, p.afterId ? gt(artifacts.id, p.afterId) : undefined);
   return withSystem(db, (tx) =>
     tx
@@ -47,7 +47,7 @@ export function artifactPageWithPlan(db: Db, p: { where: SQL | undefined; afterI
 }
 
 /** Projects with at least one ready snapshot, keyset-paginated on (tenant, project). */
-export async function projectsWithSnapshots(db: Db, p: { after: { tenantId: string; projectId: string } | null; limit: number }) {
+export async function projectsWithSnapshots(db: SystemDb, p: { after: { tenantId: string; projectId: string } | null; limit: number }) {
   const after = p.after ? sql`(${versions.tenantId}, ${versions.projectId}) > (${p.after.tenantId}, ${p.after.projectId})` : undefined;
   return withSystem(db, (tx) =>
     tx
@@ -83,7 +83,7 @@ const versionExists = (id: typeof diffPacks.fromVersionId | typeof diffPacks.toV
   sql`exists (select 1 from ${versions} where ${versions.tenantId} = ${diffPacks.tenantId} and ${versions.id} = ${id})`;
 
 /** Diff packs whose from- or to-version is gone (diff_packs has no FK on them by design). */
-export function orphanPackPage(db: Db, p: { afterId: string | null; limit: number }): Promise<Doomed[]> {
+export function orphanPackPage(db: SystemDb, p: { afterId: string | null; limit: number }): Promise<Doomed[]> {
   return withSystem(db, (tx) =>
     tx
       .select(doomedColumns)
@@ -102,7 +102,7 @@ export function orphanPackPage(db: Db, p: { afterId: string | null; limit: numbe
 }
 
 /** Of `keys`, those some live artifact (pending, verifying, ready) still owns; failed and deleted rows own no bytes. */
-export async function ownedKeys(db: Db, keys: string[]): Promise<Set<string>> {
+export async function ownedKeys(db: SystemDb, keys: string[]): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
   const rows = await withSystem(db, (tx) =>
     tx
@@ -114,7 +114,7 @@ export async function ownedKeys(db: Db, keys: string[]): Promise<Set<string>> {
 }
 
 /** Of `ids`, the artifacts whose upload is still in flight (pending or verifying): they own their parts. */
-export async function uploadsInFlight(db: Db, ids: string[]): Promise<Set<string>> {
+export async function uploadsInFlight(db: SystemDb, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const rows = await withSystem(db, (tx) =>
     tx
@@ -126,7 +126,7 @@ export async function uploadsInFlight(db: Db, ids: string[]): Promise<Set<string
 }
 
 /** Of `uploadIds`, the assemblies some upload in flight has on record. */
-export async function assembliesInFlight(db: Db, uploadIds: string[]): Promise<Set<string>> {
+export async function assembliesInFlight(db: SystemDb, uploadIds: string[]): Promise<Set<string>> {
   if (uploadIds.length === 0) return new Set();
   const rows = await withSystem(db, (tx) =>
     tx
@@ -137,7 +137,7 @@ export async function assembliesInFlight(db: Db, uploadIds: string[]): Promise<S
   return new Set(rows.map((r) => r.uploadId!));
 }
 
-export async function existingTenants(db: Db, ids: string[]): Promise<Set<string>> {
+export async function existingTenants(db: SystemDb, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const rows = await withSystem(db, (tx) => tx.select({ id: tenants.id }).from(tenants).where(inArray(tenants.id, ids)));
   return new Set(rows.map((r) => r.id));
@@ -234,7 +234,7 @@ export async function clearUploadIds(db: Db, p: { tenantId: string; ids: string[
 }
 
 /** How many events were created before `olderThan` (a dry run of the event-log job). */
-export async function countEventsBefore(db: Db, olderThan: Date): Promise<number> {
+export async function countEventsBefore(db: SystemDb, olderThan: Date): Promise<number> {
   const [row] = await withSystem(db, (tx) => tx.select({ n: count() }).from(events).where(lt(events.createdAt, olderThan)));
   return row?.n ?? 0;
 }

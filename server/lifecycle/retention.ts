@@ -29,7 +29,7 @@ async function expireSnapshots(job: JobContext): Promise<void> {
   let after: { tenantId: string; projectId: string } | null = null;
   const pending: Doomed[] = [];
   for (;;) {
-    const page = await projectsWithSnapshots(job.deps.db, { after, limit: PROJECT_PAGE });
+    const page = await projectsWithSnapshots(job.deps.systemDb, { after, limit: PROJECT_PAGE });
     if (page.length === 0) break;
     after = page.at(-1)!;
     for (const project of page) {
@@ -69,7 +69,7 @@ async function expireByTtl(job: JobContext): Promise<void> {
   if (!where) return;
   let afterId: string | null = null;
   for (;;) {
-    const rows = await artifactPageWithPlan(job.deps.db, { where, afterId, limit: job.batchSize });
+    const rows = await artifactPageWithPlan(job.deps.systemDb, { where, afterId, limit: job.batchSize });
     if (rows.length === 0) return;
     afterId = rows.at(-1)!.id;
     const expired = rows.filter((r) => {

@@ -112,7 +112,7 @@ export async function ranSince(db: Db, job: CleanupJob, since: Date): Promise<bo
  * nobody hears about other tenants. Keys of tenants that no longer exist get no event.
  */
 export async function announce(deps: Deps, job: CleanupJob, dryRun: boolean, stats: RunStats): Promise<void> {
-  const live = await existingTenants(deps.db, stats.affected());
+  const live = await existingTenants(deps.systemDb, stats.affected());
   for (const tenantId of live) {
     const t = stats.byTenant.get(tenantId)!;
     await withTenant(deps.db, tenantId, (tx) => appendEvent(tx, tenantId, { type: 'cleanup_completed', data: { job, dryRun, ...t } }));

@@ -54,7 +54,7 @@ async function forgetUploadIds(job: JobContext, rows: Doomed[]): Promise<void> {
 async function eachPage(job: JobContext, where: ReturnType<typeof and>, fn: (rows: Doomed[]) => Promise<void>): Promise<void> {
   let afterId: string | null = null;
   for (;;) {
-    const rows = await artifactPage(job.deps.db, { where, afterId, limit: job.batchSize });
+    const rows = await artifactPage(job.deps.systemDb, { where, afterId, limit: job.batchSize });
     if (rows.length === 0) return;
     afterId = rows.at(-1)!.id;
     for (const r of rows) job.stats.examine(r.tenantId);

@@ -128,9 +128,9 @@ async function recordAlert(deps: Deps, tenant: TenantScope, now: Date, estimateU
 
 /** Totals per tenant across the deployment (operators), optionally one tenant. Cross-tenant by design, so withSystem. */
 export async function adminUsage(deps: Deps, input: { tenantId?: string }) {
-  const { db, config } = deps;
+  const { systemDb, config } = deps;
   const ids = input.tenantId ? [input.tenantId] : undefined;
-  const { stored, ops, names } = await withSystem(db, async (tx) => ({
+  const { stored, ops, names } = await withSystem(systemDb, async (tx) => ({
     stored: await storedBy(tx, ids),
     ops: await opsBy(tx, { since: cutoff(deps.now(), WINDOW_DAYS), partSize: config.limits.partSize, tenantIds: ids }),
     names: await tx

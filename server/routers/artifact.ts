@@ -22,6 +22,7 @@ import * as events from '../events/subscription.ts';
 import * as artifacts from '../services/artifacts.ts';
 import * as uploads from '../services/uploads.ts';
 import { readProcedure, router, writeProcedure } from '../trpc.ts';
+import { wsChannel } from '../ws-fanout.ts';
 
 export const artifactRouter = router({
   put: writeProcedure
@@ -80,9 +81,11 @@ export const artifactRouter = router({
    * Live events, resumable. No `.output()`: tRPC would validate the iterable, not each event;
    * every event is parsed with the shared zod schema in the service instead (events/filter.ts).
    */
-  onEvent: readProcedure
-    .input(onEventInput)
-    .subscription(({ ctx, input, signal }) =>
-      events.streamEvents({ db: ctx.deps.db, hub: ctx.deps.events }, ctx.tenant, input, { signal, socket: ctx.socket }),
-    ),
+  onEvent: readProcedure.input(onEventInput).subscription(({ ctx, input, signal }) =>
+    events.streamEvents({ hub: ctx.deps.events }, ctx.tenant, input, {
+      signal,
+      socket: ctx.socket,
+      direct: ctx.socket && wsChannel(ctx.socket),
+    }),
+  ),
 });

@@ -2,8 +2,9 @@ import type { z } from 'zod';
 import { type ApiKeyScope, MAX_ACTIVE_KEYS_PER_TENANT } from '../../shared/constants.ts';
 import type { createApiKeyInput } from '../../shared/schemas/admin.ts';
 import type { createOwnApiKeyInput, rotateApiKeyInput } from '../../shared/schemas/key.ts';
+import { announceKeyChange } from '../auth/credentials.ts';
 import { generateApiKey } from '../auth/key-format.ts';
-import { type DbOrTx, withSystem } from '../db/index.ts';
+import { type DbOrTx, type Tx, withSystem } from '../db/index.ts';
 import * as q from '../db/queries/api-keys.ts';
 import { findTenant } from '../db/queries/tenants.ts';
 import type { Deps } from '../deps.ts';
@@ -35,12 +36,14 @@ async function listKeys(db: DbOrTx, p: { tenantId: string; limit: number; cursor
  * `graceSeconds` more (authentication refuses it after `expiresAt`). Runs in `db`'s transaction
  * with the old row locked, so concurrent rotations of one key cannot both succeed.
  */
-async function rotateKey(db: DbOrTx, now: Date, p: z.output<typeof rotateApiKeyInput> & { tenantId?: string }) {
+async function rotateKey(deps: Deps, db: Tx, p: z.output<typeof rotateApiKeyInput> & { tenantId?: string }) {
+  const now = deps.now();
   const old = await q.lockApiKey(db, { id: p.keyId, tenantId: p.tenantId });
   if (!old) throw notFound('API key');
   if (old.revokedAt) throw new CofferError('PRECONDITION', 'API key is revoked; create a new key instead');
   if (old.expiresAt) throw new CofferError('CONFLICT', 'API key was already rotated; rotate its successor instead');
   const previous = await q.setApiKeyExpiry(db, { id: old.id, expiresAt: new Date(now.getTime() + p.graceSeconds * 1000) });
+  await announceKeyChange(deps.credentials, db, old.id);
   const apiKey = await issueKey(db, { tenantId: old.tenantId, name: old.name, scopes: old.scopes as ApiKeyScope[] });
   return { apiKey, previous: toKeyInfo(previous) };
 }
@@ -51,22 +54,26 @@ async function rotateKey(db: DbOrTx, now: Date, p: z.output<typeof rotateApiKeyI
  */
 
 export function listAnyKeys(deps: Deps, p: { tenantId: string; limit: number; cursor?: string }) {
-  return withSystem(deps.db, (tx) => listKeys(tx, p));
+  return withSystem(deps.systemDb, (tx) => listKeys(tx, p));
 }
 
 export function createAnyKey(deps: Deps, input: z.output<typeof createApiKeyInput>) {
-  return withSystem(deps.db, async (tx) => {
+  return withSystem(deps.systemDb, async (tx) => {
     if (!(await findTenant(tx, input.tenantId))) throw notFound('tenant');
     return issueKey(tx, input);
   });
 }
 
 export function rotateAnyKey(deps: Deps, input: z.output<typeof rotateApiKeyInput>) {
-  return withSystem(deps.db, (tx) => rotateKey(tx, deps.now(), input));
+  return withSystem(deps.systemDb, (tx) => rotateKey(deps, tx, input));
 }
 
 export async function revokeAnyKey(deps: Deps, keyId: string) {
-  const row = await withSystem(deps.db, (tx) => q.revokeApiKey(tx, { id: keyId, now: deps.now() }));
+  const row = await withSystem(deps.systemDb, async (tx) => {
+    const revoked = await q.revokeApiKey(tx, { id: keyId, now: deps.now() });
+    if (revoked) await announceKeyChange(deps.credentials, tx, revoked.id);
+    return revoked;
+  });
   if (!row) throw notFound('API key');
   return toKeyInfo(row);
 }
@@ -78,7 +85,7 @@ export function listOwnKeys(tenant: TenantScope, p: { limit: number; cursor?: st
 }
 
 export function rotateOwnKey(deps: Deps, tenant: TenantScope, input: z.output<typeof rotateApiKeyInput>) {
-  return tenant.run((tx) => rotateKey(tx, deps.now(), { ...input, tenantId: tenant.id }));
+  return tenant.run((tx) => rotateKey(deps, tx, { ...input, tenantId: tenant.id }));
 }
 
 /**
@@ -103,7 +110,11 @@ export function createOwnKey(deps: Deps, tenant: TenantScope, input: z.output<ty
 
 /** Immediate, unlike rotation. Another tenant's key id answers NOT_FOUND. */
 export async function revokeOwnKey(deps: Deps, tenant: TenantScope, keyId: string) {
-  const row = await tenant.run((tx) => q.revokeApiKey(tx, { id: keyId, tenantId: tenant.id, now: deps.now() }));
+  const row = await tenant.run(async (tx) => {
+    const revoked = await q.revokeApiKey(tx, { id: keyId, tenantId: tenant.id, now: deps.now() });
+    if (revoked) await announceKeyChange(deps.credentials, tx, revoked.id);
+    return revoked;
+  });
   if (!row) throw notFound('API key');
   return toKeyInfo(row);
 }

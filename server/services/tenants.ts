@@ -7,7 +7,7 @@ import { issueKey } from './api-keys.ts';
 
 /** The operator creates tenants (admin token, so past row-level security); each starts with a read/write key. */
 export function createTenant(deps: Deps, input: z.output<typeof createTenantInput>) {
-  return withSystem(deps.db, async (tx) => {
+  return withSystem(deps.systemDb, async (tx) => {
     const tenant = await insertTenant(tx, { name: input.name, plan: input.plan });
     const apiKey = await issueKey(tx, { tenantId: tenant.id, name: 'default', scopes: ['read', 'write'] });
     return { tenant, apiKey };

@@ -113,7 +113,7 @@ async function insertNew(deps: Deps, tenant: TenantScope, input: CreateVersionIn
 
 type NewVersion = CreateVersionInput & { versionId: string; snapshotArtifactId: string | null };
 
-/** Rows first, event last: see the lock-ordering note in uploads.createUpload. */
+/** Rows first, event last, as in uploads.createUpload. */
 async function insertRows(deps: Deps, tx: Tx, tenantId: string, v: NewVersion): Promise<Version> {
   const now = deps.now();
   await projectsQ.upsertProject(tx, { tenantId, projectId: v.projectId, now });

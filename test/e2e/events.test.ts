@@ -156,6 +156,29 @@ describe('artifact.onEvent across instances', () => {
     }
   });
 
+  it("refuses a lastEventId past the tenant's own newest event, and names no id (audit: a global counter leaked)", async () => {
+    const t = await tenantOnBoth();
+    const other = await tenantOnBoth();
+    await put(t.onA);
+    const { lastEventId: own } = await t.onA.artifact.eventCursor.query();
+    for (let i = 0; i < 3; i++) await put(other.onA); // other tenants' activity moves the ids on
+    const { lastEventId: theirs } = await other.onA.artifact.eventCursor.query();
+    expect(Number(theirs)).toBeGreaterThan(Number(own));
+    // An id this tenant was never given is refused, although other tenants' events reached it...
+    const err = await expectTrpcError(t.onB.events({ lastEventId: theirs }).next(), 'BAD_REQUEST', /newest event/);
+    // ...and no answer carries an id: neither the one sent back nor anything to compare it with.
+    expect(err.message).not.toMatch(/\d{2,}/);
+    const huge = await expectTrpcError(t.onB.events({ lastEventId: '999999999999999' }).next(), 'BAD_REQUEST');
+    expect(huge.message).not.toMatch(/\d{2,}/);
+    // The tenant's own newest id resumes (nothing after it yet).
+    const stop = new AbortController();
+    const it = t.onB.events({ lastEventId: own }, { signal: stop.signal });
+    const next = it.next();
+    const fresh = await put(t.onA);
+    expect((await next).value?.artifactId).toBe(fresh.id);
+    stop.abort();
+  });
+
   it('reports a failed checksum as artifact_failed', async () => {
     const t = await tenantOnBoth();
     const stop = new AbortController();
@@ -260,7 +283,7 @@ describe('resilience and limits', () => {
     const ids = [(await put(t.onA, -1)).id];
     await first;
     const killed = await a.systemDb.execute<{ ok: boolean }>(
-      sql`select pg_terminate_backend(pid) as ok from pg_stat_activity where query ilike 'LISTEN%'`,
+      sql`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'coffer-events-listener'`,
     );
     expect(killed.rows.length).toBeGreaterThanOrEqual(2); // A's and B's listeners at least
     for (let i = 0; i < 30; i++) {
@@ -269,7 +292,7 @@ describe('resilience and limits', () => {
     }
     const rest = await take(it, 30);
     expectExactlyOnceInOrder(rest, ids.slice(1));
-    const listening = await a.systemDb.execute(sql`select 1 from pg_stat_activity where query ilike 'LISTEN%'`);
+    const listening = await a.systemDb.execute(sql`select 1 from pg_stat_activity where application_name = 'coffer-events-listener'`);
     expect(listening.rows.length).toBeGreaterThanOrEqual(2);
     stop.abort();
   });
@@ -278,12 +301,7 @@ describe('resilience and limits', () => {
     const t = await a.newTenant();
     const tenant = tenantScope(a.deps.db, { tenantId: t.tenantId, keyId: t.keyId, scopes: ['read'] });
     const socket = { bufferedAmount: 0 };
-    const gen = streamEvents(
-      { db: a.deps.db, hub: a.deps.events },
-      tenant,
-      { lastEventId: '0' },
-      { socket, limits: { maxBufferedBytes: 1000 } },
-    );
+    const gen = streamEvents({ hub: a.deps.events }, tenant, { lastEventId: '0' }, { socket, limits: { maxBufferedBytes: 1000 } });
     await put(t.client);
     await put(t.client);
     expect((await gen.next()).value).toBeDefined();
@@ -311,10 +329,10 @@ describe('resilience and limits', () => {
     // Node 24's WebSocket on a busy machine); removing it then must not count below zero.
     const c = await startTestServer();
     const t = await c.newTenant();
-    const unsubscribe = c.deps.events.subscribe(t.tenantId, new Inbox(10, () => true));
+    const subscription = c.deps.events.subscribe(t.tenantId, new Inbox(10, () => true));
     expect(c.deps.events.size).toBe(1);
     await c.close();
-    unsubscribe();
+    subscription.unsubscribe();
     expect(c.deps.events.size).toBe(0);
   });
 

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { APP_ROLE, createDb, type Db, withSystem, withTenant } from '../../server/db/index.ts';
+import { createDb, createSystemDb, type Db, type SystemDb, withSystem, withTenant } from '../../server/db/index.ts';
+import { APP_ROLE } from '../../server/db/roles.ts';
 import { apiKeys, artifacts, events, tenants } from '../../server/db/schema/index.ts';
 
 /**
@@ -11,6 +12,8 @@ import { apiKeys, artifacts, events, tenants } from '../../server/db/schema/inde
  */
 let db: Db;
 let pool: pg.Pool;
+let systemDb: SystemDb;
+let systemPool: pg.Pool;
 let a: string;
 let b: string;
 
@@ -26,8 +29,9 @@ const artifactRow = (tenantId: string) => ({
 });
 
 beforeAll(async () => {
-  ({ db, pool } = createDb(inject('databaseUrl'), { max: 3 }));
-  [a, b] = await withSystem(db, async (tx) => {
+  ({ db, pool } = createDb(inject('databaseRoles').app, { max: 3 }));
+  ({ db: systemDb, pool: systemPool } = createSystemDb(inject('databaseRoles').system));
+  [a, b] = await withSystem(systemDb, async (tx) => {
     const rows = await tx
       .insert(tenants)
       .values([{ name: 'rls A' }, { name: 'rls B' }])
@@ -38,8 +42,8 @@ beforeAll(async () => {
   await withTenant(db, b, (tx) => tx.insert(artifacts).values(artifactRow(b)));
 });
 afterAll(async () => {
-  await withSystem(db, (tx) => tx.delete(tenants).where(sql`${tenants.id} in (${a}, ${b})`)).catch(() => {});
-  await pool.end();
+  await withSystem(systemDb, (tx) => tx.delete(tenants).where(sql`${tenants.id} in (${a}, ${b})`)).catch(() => {});
+  await Promise.all([pool.end(), systemPool.end()]);
 });
 
 describe('row-level security', () => {
@@ -92,8 +96,8 @@ describe('row-level security', () => {
     ).toEqual([]);
   });
 
-  it('withSystem sees every tenant, and the connection is coffer_app again afterwards', async () => {
-    const rows = await withSystem(db, (tx) => tx.select().from(artifacts).where(sql`${artifacts.tenantId} in (${a}, ${b})`));
+  it('withSystem sees every tenant, on its own pool; the service pool stays coffer_app', async () => {
+    const rows = await withSystem(systemDb, (tx) => tx.select().from(artifacts).where(sql`${artifacts.tenantId} in (${a}, ${b})`));
     expect(rows.map((r) => r.tenantId).sort()).toEqual([a, a, b].sort());
     for (let i = 0; i < 3; i++) {
       const r = await db.execute<{ role: string }>(sql`select current_user as role`);

@@ -3,13 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import type { StorageConfig } from '../../server/config/index.ts';
-import { runMigrations } from '../../server/db/index.ts';
+import { prepareDatabase, type RoleUrls } from '../../server/db/roles.ts';
 import { startEmbeddedPostgres } from '../../server/embedded-postgres.ts';
 import { startTestS3 } from './s3-server.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
+    /** The owner's URL (migrations, and tests that inspect or break things as the owner). */
     databaseUrl: string;
+    /** The service's and the system role's logins, as the server uses them. */
+    databaseRoles: RoleUrls;
     s3: Extract<StorageConfig, { kind: 's3' }>;
   }
 }
@@ -31,10 +34,11 @@ export default async function setup(project: TestProject) {
       () => pg.stop(),
     ); // run in reverse
   }
-  await runMigrations(databaseUrl);
+  const roles = await prepareDatabase(databaseUrl, { app: process.env.DATABASE_APP_URL, system: process.env.DATABASE_SYSTEM_URL });
   const s3 = await startTestS3();
   cleanups.push(() => s3.stop());
   project.provide('databaseUrl', databaseUrl);
+  project.provide('databaseRoles', roles);
   project.provide('s3', s3.config);
   return async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {});

@@ -26,7 +26,7 @@ const body = (s: string) => Buffer.from(s, 'utf8');
  * (tiny) objects written through the storage, which is what version.create + upload would leave.
  */
 export async function seedDailyVersions(deps: Deps, p: { tenantId: string; projectId: string; days: number; now: Date }) {
-  await withSystem(deps.db, (tx) =>
+  await withSystem(deps.systemDb, (tx) =>
     tx.insert(projects).values({ tenantId: p.tenantId, id: p.projectId, createdAt: new Date(p.now.getTime() - p.days * DAY) }),
   );
   const rows = Array.from({ length: p.days }, (_, i) => {
@@ -36,7 +36,7 @@ export async function seedDailyVersions(deps: Deps, p: { tenantId: string; proje
     const storageKey = snapshotKey({ tenantId: p.tenantId, projectId: p.projectId, versionId, artifactId });
     return { i, versionId, artifactId, createdAt, storageKey, bytes: body(`snapshot ${i}`) };
   });
-  await withSystem(deps.db, (tx) =>
+  await withSystem(deps.systemDb, (tx) =>
     tx.insert(artifacts).values(
       rows.map((r) => ({
         id: r.artifactId,
@@ -54,7 +54,7 @@ export async function seedDailyVersions(deps: Deps, p: { tenantId: string; proje
       })),
     ),
   );
-  await withSystem(deps.db, (tx) =>
+  await withSystem(deps.systemDb, (tx) =>
     tx.insert(versions).values(
       rows.map((r) => ({
         id: r.versionId,
@@ -78,7 +78,7 @@ export async function seedArtifacts(deps: Deps, p: { tenantId: string; kind: str
     const bytes = body(JSON.stringify({ i, kind: p.kind }));
     return { id, bytes, storageKey: artifactKey({ tenantId: p.tenantId, kind: p.kind, id, contentType: 'application/json', at }) };
   });
-  await withSystem(deps.db, (tx) =>
+  await withSystem(deps.systemDb, (tx) =>
     tx.insert(artifacts).values(
       rows.map((r) => ({
         id: r.id,

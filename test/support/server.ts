@@ -7,13 +7,12 @@ import WS from 'ws';
 import { type CofferClient, createCofferClient } from '../../client/src/index.ts';
 import { buildApp } from '../../server/app.ts';
 import { type Config, loadConfig } from '../../server/config/index.ts';
-import { createDb, type Db } from '../../server/db/index.ts';
+import type { Db } from '../../server/db/index.ts';
 import type { Deps } from '../../server/deps.ts';
-import { createEventHub } from '../../server/events/hub.ts';
-import { createPgPubSub } from '../../server/events/pubsub.ts';
+import { startRuntime } from '../../server/runtime.ts';
 import { createStorage } from '../../server/storage/index.ts';
 import type { Storage } from '../../server/storage/types.ts';
-import { createSystemDb } from './system-db.ts';
+import { createOwnerDb } from './system-db.ts';
 
 export type Backend = 's3' | 'fs';
 export const BACKENDS: Backend[] = ['s3', 'fs'];
@@ -29,7 +28,7 @@ export interface TestServer {
   newTenant(name?: string): Promise<{ tenantId: string; apiKey: string; keyId: string; client: CofferClient }>;
   client(token: string): CofferClient;
   /**
-   * For tests that inspect or arrange rows directly: every tenant's rows, past row-level security
+   * For tests that inspect or arrange rows directly: every tenant's rows, as the tables' owner
    * (`deps.db` sees none outside withTenant, which is the point). See test/support/system-db.ts.
    */
   readonly systemDb: Db;
@@ -61,13 +60,13 @@ export async function startTestServer(
     adminToken: ADMIN_TOKEN,
     signingSecret: 'test-signing-secret-0123456789abcdef0123456789',
   };
-  const { db, pool } = createDb(config.databaseUrl!, { max: 5 });
+  const runtime = await startRuntime(inject('databaseRoles'), { poolMax: 5, listenerBackoffMs: { min: 50, max: 500 } });
   let url = '';
   const real = createStorage(config.storage, { signingSecret: config.signingSecret!, publicUrl: () => url });
   const storage = opts.storage ? opts.storage(real) : real;
-  const events = createEventHub(db, createPgPubSub({ url: config.databaseUrl!, minBackoffMs: 50, maxBackoffMs: 500 }));
+  const { db, systemDb, events, credentials } = runtime;
   await events.ready;
-  const deps: Deps = { config, db, storage, events, now: opts.now ?? (() => new Date()) };
+  const deps: Deps = { config, db, systemDb, storage, events, credentials, now: opts.now ?? (() => new Date()) };
   const app = await buildApp(deps, opts.logStream ? { logStream: opts.logStream } : { logger: false });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
   const clients: CofferClient[] = [];
@@ -78,7 +77,7 @@ export async function startTestServer(
     return c;
   };
   const admin = client(ADMIN_TOKEN);
-  let system: ReturnType<typeof createSystemDb> | undefined;
+  let system: ReturnType<typeof createOwnerDb> | undefined;
   return {
     url,
     adminToken: ADMIN_TOKEN,
@@ -87,7 +86,7 @@ export async function startTestServer(
     admin,
     client,
     get systemDb() {
-      system ??= createSystemDb(config.databaseUrl!);
+      system ??= createOwnerDb(config.databaseUrl!);
       return system.db;
     },
     async newTenant(name = 'test tenant') {
@@ -97,8 +96,7 @@ export async function startTestServer(
     async close() {
       await Promise.all(clients.map((c) => c.close()));
       await app.close();
-      await events.close();
-      await pool.end();
+      await runtime.close();
       await system?.pool.end();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -16,6 +16,12 @@ export async function findApiKeyByPrefix(db: DbOrTx, prefix: string): Promise<Ap
   return row;
 }
 
+/** A key by id, any tenant (the system pool: open WebSockets re-check the key they authenticated with). */
+export async function findApiKeyById(db: DbOrTx, id: string): Promise<ApiKeyRow | undefined> {
+  const [row] = await db.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
+  return row;
+}
+
 /** Records use, unless it was recorded after `staleBefore` already (one write per key and minute, not per request). */
 export async function touchApiKey(db: DbOrTx, p: { id: string; now: Date; staleBefore: Date }): Promise<void> {
   await db

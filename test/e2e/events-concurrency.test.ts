@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import { eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CofferClient } from '../../client/src/index.ts';
+import { type Db, withTenant } from '../../server/db/index.ts';
+import { events } from '../../server/db/schema/index.ts';
+import { appendEvent } from '../../server/events/append.ts';
+import type { CofferEvent } from '../../shared/schemas/events.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+/**
+ * The event log takes no lock (server/events/append.ts): one tenant's writers commit in any
+ * order. Subscribers must still get every event exactly once, ids increasing, no gap, on the
+ * writing instance and on another one, live and resumed. Writers hold their transactions open for
+ * shifting times after writing, so later ids keep committing before earlier ones.
+ */
+let a: TestServer;
+let b: TestServer;
+beforeAll(async () => {
+  [a, b] = await Promise.all([startTestServer(), startTestServer()]);
+});
+afterAll(async () => {
+  await Promise.all([a?.close(), b?.close()]);
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One event in a transaction that stays open `holdMs`; with `early` it takes its transaction id
+ * first (as a service's own row write does), so that its event sorts before those of transactions
+ * that start after it but commit before it.
+ */
+async function write(db: Db, tenantId: string, holdMs: number, early: boolean): Promise<void> {
+  await withTenant(db, tenantId, async (tx) => {
+    if (early) await tx.execute(sql`select pg_current_xact_id()`);
+    await appendEvent(tx, tenantId, { type: 'artifact_deleted', artifactId: randomUUID(), data: { kind: 'agent_trace' } });
+    await sleep(holdMs);
+  });
+}
+
+/** Every event id the tenant has, as committed. */
+async function committedIds(tenantId: string): Promise<number[]> {
+  const rows = await a.systemDb.select({ id: events.id }).from(events).where(eq(events.tenantId, tenantId));
+  return rows.map((r) => r.id);
+}
+
+/** Collects a stream's events until `n` arrived. */
+async function collect(client: CofferClient, n: number, filter: { lastEventId?: string }, signal: AbortSignal): Promise<CofferEvent[]> {
+  const out: CofferEvent[] = [];
+  for await (const e of client.events(filter, { signal })) {
+    out.push(e);
+    if (out.length === n) break;
+  }
+  return out;
+}
+
+function expectExactly(got: CofferEvent[], committed: number[]) {
+  const ids = got.map((e) => e.id);
+  for (let i = 1; i < ids.length; i++) expect(ids[i]!, `ids increase at ${i}`).toBeGreaterThan(ids[i - 1]!);
+  expect(ids).toEqual([...committed].sort((x, y) => x - y));
+}
+
+describe('many concurrent writers of one tenant', () => {
+  it('every subscriber, on either instance, live or resumed, sees every event once, in increasing id order (5 rounds)', async () => {
+    for (let round = 0; round < 5; round++) {
+      const t = await a.newTenant();
+      const onB = b.client(t.apiKey);
+      const { lastEventId: start } = await t.client.artifact.eventCursor.query();
+      const writers = 16;
+      const perWriter = 12;
+      const total = writers * perWriter;
+      const stop = new AbortController();
+      const streams = [
+        collect(t.client, total, { lastEventId: start }, stop.signal),
+        collect(t.client, total, { lastEventId: start }, stop.signal),
+        collect(onB, total, { lastEventId: start }, stop.signal),
+        collect(onB, total, { lastEventId: start }, stop.signal),
+      ];
+      await sleep(200); // subscribed and live before the writes start
+      await Promise.all(
+        Array.from({ length: writers }, async (_, w) => {
+          const db = w % 2 ? b.deps.db : a.deps.db;
+          for (let i = 0; i < perWriter; i++) await write(db, t.tenantId, ((w * 7 + i * 3 + round) % 6) * 3, (w + i) % 3 === 0);
+        }),
+      );
+      const committed = await committedIds(t.tenantId);
+      expect(committed).toHaveLength(total);
+      const timeout = setTimeout(() => stop.abort(), 20_000);
+      const results = await Promise.all(streams);
+      for (const got of results) expectExactly(got, committed);
+      // A subscriber resuming from the middle gets exactly the rest.
+      const sorted = [...committed].sort((x, y) => x - y);
+      const middle = sorted[total / 2 - 1]!;
+      const rest = await collect(onB, total / 2, { lastEventId: String(middle) }, stop.signal);
+      expectExactly(rest, sorted.slice(total / 2));
+      clearTimeout(timeout);
+      stop.abort();
+    }
+  }, 120_000);
+
+  it('writers of one tenant do not wait for each other', async () => {
+    const t = await a.newTenant();
+    // Two transactions of the same tenant, each holding its event uncommitted: with a per-tenant
+    // write lock the second could not write until the first committed.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = withTenant(a.deps.db, t.tenantId, async (tx) => {
+      await tx.execute(sql`select pg_current_xact_id()`); // a write transaction, as a service's
+      await appendEvent(tx, t.tenantId, { type: 'artifact_deleted', artifactId: randomUUID(), data: { kind: 'x' } });
+      await held;
+    });
+    await sleep(50);
+    const started = performance.now();
+    await write(a.deps.db, t.tenantId, 0, false);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(await committedIds(t.tenantId)).toHaveLength(1); // the second committed while the first is open
+    release();
+    await first;
+    const [older, newer] = (await committedIds(t.tenantId)).sort((x, y) => x - y);
+    expect(older).toBeLessThan(newer!); // ids follow the transactions' start, not their commit
+  });
+});
