@@ -228,7 +228,7 @@ describe.each(BACKENDS)('upload guarantees on %s', (backend) => {
       const s = await start(10 * MiB + 3);
       await putBytes(client, s.id, s.plan, s.bytes);
       await client.artifact.signParts.mutate({ id: s.id, parts: [{ partNumber: 1, md5: 'AAAAAAAAAAAAAAAAAAAAAA==' }] }); // nudges the verifier
-      await expect.poll(async () => (await rowOf(s.id))!.uploadId, { timeout: 10_000 }).toBeTruthy();
+      await expect.poll(async () => (await rowOf(s.id))!.uploadId, { timeout: 30_000 }).toBeTruthy();
       const row = (await rowOf(s.id))!;
       await server.deps.storage.abortMultipart(row.storageKey, row.uploadId!);
       await expect(client.artifact.completeUpload.mutate({ id: s.id })).resolves.toMatchObject({ status: 'ready' });
