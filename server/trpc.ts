@@ -1,14 +1,14 @@
 import { initTRPC, TRPCError } from '@trpc/server';
-import superjson from 'superjson';
 import { z } from 'zod';
 import type { ApiKeyScope } from '../shared/constants.ts';
 import type { Context } from './context.ts';
 import { CofferError, toTRPCError } from './errors.ts';
 import { acquireSubscription, releasingIterable, takeIpToken, takeKeyToken } from './limits/index.ts';
 import { tenantScope } from './tenant-scope.ts';
+import { wireTransformer } from './wire.ts';
 
 const t = initTRPC.context<Context>().create({
-  transformer: superjson,
+  transformer: wireTransformer,
   errorFormatter({ shape, error }) {
     const cause = error.cause;
     return {
