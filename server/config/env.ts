@@ -8,6 +8,7 @@ import {
   MAX_URL_EXPIRY_SECONDS,
   MiB,
 } from '../../shared/constants.ts';
+import { MAX_JSON_DEPTH } from '../../shared/wire-json.ts';
 import { retentionPolicyOverride } from './retention.ts';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -91,6 +92,12 @@ export const envSchema = z.object({
   COFFER_MAX_SUBSCRIPTIONS_PER_KEY: int(1).default(100),
   /** Calls per batched HTTP request; keep the client's batch size (shared DEFAULT_MAX_BATCH_SIZE) at or below it. */
   COFFER_MAX_BATCH_SIZE: int(1).default(DEFAULT_MAX_BATCH_SIZE),
+  /** Payload bytes the artifact.get calls of one batched request (or in flight on one WebSocket) may return. */
+  COFFER_MAX_BATCH_READ_BYTES: int(1).default(16 * MiB),
+  /** Metadata size: UTF-8 bytes of its JSON, nesting levels (the object itself is one), object keys at every depth. */
+  COFFER_MAX_METADATA_BYTES: int(2).default(16 * 1024),
+  COFFER_MAX_METADATA_DEPTH: int(1).max(MAX_JSON_DEPTH).default(10),
+  COFFER_MAX_METADATA_KEYS: int(1).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** JSON merged over DEFAULT_POLICY (server/config/retention.ts), field by field. */
   COFFER_RETENTION_POLICY: policyJson.pipe(retentionPolicyOverride).optional(),

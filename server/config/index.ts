@@ -26,6 +26,16 @@ export interface Limits {
   partSize: number;
   uploadUrlExpiry: number;
   downloadUrlExpiry: number;
+  /** Payload bytes one batch of artifact.get may return (server/limits/read-budget.ts). */
+  maxBatchReadBytes: number;
+  metadata: MetadataLimits;
+}
+
+/** What one artifact's metadata may hold (server/services/metadata.ts). */
+export interface MetadataLimits {
+  maxBytes: number;
+  maxDepth: number;
+  maxKeys: number;
 }
 
 /** Abuse limits, enforced per instance (server/limits). */
@@ -75,6 +85,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const raw = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(raw);
   if (!parsed.success) throw invalid(describeZodError(z.flattenError(parsed.error)));
+  const { COFFER_MAX_BATCH_READ_BYTES: readBudget, COFFER_MAX_INLINE_BYTES: inline } = parsed.data;
+  if (readBudget < inline) {
+    throw invalid([
+      `COFFER_MAX_BATCH_READ_BYTES: must be at least COFFER_MAX_INLINE_BYTES (${inline}), or the largest payload could not be read`,
+    ]);
+  }
   return deepFreeze(fromEnv(parsed.data));
 }
 
@@ -119,6 +135,12 @@ function fromEnv(env: Env): Config {
       partSize: env.COFFER_PART_SIZE,
       uploadUrlExpiry: env.COFFER_UPLOAD_URL_EXPIRY,
       downloadUrlExpiry: env.COFFER_DOWNLOAD_URL_EXPIRY,
+      maxBatchReadBytes: env.COFFER_MAX_BATCH_READ_BYTES,
+      metadata: {
+        maxBytes: env.COFFER_MAX_METADATA_BYTES,
+        maxDepth: env.COFFER_MAX_METADATA_DEPTH,
+        maxKeys: env.COFFER_MAX_METADATA_KEYS,
+      },
     },
     guards: {
       trustProxy: env.COFFER_TRUST_PROXY,

@@ -9,6 +9,7 @@ import { CofferError } from '../errors.ts';
 import { appendEvent } from '../events/append.ts';
 import type { TenantScope } from '../tenant-scope.ts';
 import { assertKind, getRow, markFailed, markReady, toArtifact } from './artifacts.ts';
+import { assertMetadataLimits } from './metadata.ts';
 
 /**
  * What artifacts.sha256 (NOT NULL) holds while the checksum is still to be declared at
@@ -47,6 +48,7 @@ export async function createUpload<T = undefined>(
   withinTx?: (tx: Tx, row: q.ArtifactRow) => Promise<T>,
 ) {
   assertKind(deps, target.kind);
+  assertMetadataLimits(deps.config.limits.metadata, target.metadata);
   const { limits } = deps.config;
   if (target.sizeBytes > limits.maxUploadBytes) {
     throw new CofferError(
