@@ -8,7 +8,7 @@ import { registerConsole } from './http/console.ts';
 import { registerFsRoutes } from './http/fs-routes.ts';
 import { answerInTrpcShape } from './http/trpc-errors.ts';
 import { clientIp, createRequestGuards, recordClientIps, takeIpToken } from './limits/index.ts';
-import { loggerOptions } from './logger.ts';
+import { loggerOptions, redactUrl } from './logger.ts';
 import { type AppRouter, appRouter } from './routers/_app.ts';
 import { checkHealth } from './services/health.ts';
 import { FsStorage } from './storage/fs.ts';
@@ -58,6 +58,13 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
 
   if (deps.storage instanceof FsStorage) registerFsRoutes(app, deps.storage, guards);
   registerConsole(app);
+  // Fastify's own 404 logs and answers the URL as it came, signature included (a /files URL
+  // behind a proxy prefix that is not stripped lands here).
+  app.setNotFoundHandler((req, reply) => {
+    const route = `${req.method}:${redactUrl(req.url)}`;
+    req.log.info(`Route ${route} not found`);
+    return reply.code(404).send({ message: `Route ${route} not found`, error: 'Not Found', statusCode: 404 });
+  });
 
   app.get('/healthz', async (req, reply) => {
     try {
