@@ -6,7 +6,7 @@ import type { Deps } from './deps.ts';
 import { CofferError, toTRPCError } from './errors.ts';
 import { registerConsole } from './http/console.ts';
 import { registerFsRoutes } from './http/fs-routes.ts';
-import { answerInTrpcShape } from './http/trpc-errors.ts';
+import { answerClientError, answerInTrpcShape } from './http/trpc-errors.ts';
 import { clientIp, createRequestGuards, recordClientIps, takeIpToken } from './limits/index.ts';
 import { loggerOptions, redactUrl } from './logger.ts';
 import { type AppRouter, appRouter } from './routers/_app.ts';
@@ -32,6 +32,7 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
     // The tRPC route is `/trpc/:path`, and a batch's path lists every procedure ("a.b,c.d,...").
     routerOptions: { maxParamLength: deps.config.guards.maxBatchSize * 64 },
     forceCloseConnections: 'idle',
+    clientErrorHandler: answerClientError,
   });
   const guards = createRequestGuards(deps.config.guards);
   recordClientIps(app);
