@@ -1,5 +1,6 @@
 import websocket from '@fastify/websocket';
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
+import { getWSConnectionHandler, type WSSHandlerOptions } from '@trpc/server/adapters/ws';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { contextFactory } from './context.ts';
 import type { Deps } from './deps.ts';
@@ -7,6 +8,7 @@ import { CofferError, toTRPCError } from './errors.ts';
 import { registerConsole } from './http/console.ts';
 import { registerFsRoutes } from './http/fs-routes.ts';
 import { answerClientError, answerInTrpcShape } from './http/trpc-errors.ts';
+import { gatedContext, gateSocket } from './http/ws-gate.ts';
 import { clientIp, createRequestGuards, recordClientIps, takeIpToken } from './limits/index.ts';
 import { loggerOptions, redactUrl } from './logger.ts';
 import { type AppRouter, appRouter } from './routers/_app.ts';
@@ -37,24 +39,29 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
   const guards = createRequestGuards(deps.config.guards);
   recordClientIps(app);
 
-  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  await app.register(websocket, { options: { maxPayload: deps.config.guards.wsMaxMessageBytes } });
   await app.register(async (scope) => {
     answerInTrpcShape(scope, bodyLimit);
-    await scope.register(fastifyTRPCPlugin, {
-      prefix: '/trpc',
-      useWSS: true,
-      trpcOptions: {
-        router: appRouter,
-        createContext: contextFactory(deps, guards),
-        // Bodies Fastify does not parse itself would otherwise be unbounded.
-        maxBodySize: bodyLimit,
-        keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 5_000 },
-        onError({ error, path }) {
-          if (error.code === 'INTERNAL_SERVER_ERROR') app.log.error({ err: error.cause ?? error, path }, 'internal error');
-        },
-        responseMeta: ({ errors }) => retryAfterHeader(errors),
+    const trpcOptions = {
+      router: appRouter,
+      createContext: contextFactory(deps, guards),
+      // Bodies Fastify does not parse itself would otherwise be unbounded.
+      maxBodySize: bodyLimit,
+      keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 5_000 },
+      onError({ error, path }) {
+        if (error.code === 'INTERNAL_SERVER_ERROR') app.log.error({ err: error.cause ?? error, path }, 'internal error');
       },
-    } satisfies FastifyTRPCPluginOptions<AppRouter>);
+      responseMeta: ({ errors }) => retryAfterHeader(errors),
+    } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'];
+    await scope.register(fastifyTRPCPlugin, { prefix: '/trpc', trpcOptions } satisfies FastifyTRPCPluginOptions<AppRouter>);
+    // The WebSocket route the plugin would add with useWSS, with server/http/ws-gate.ts in front.
+    // Typed for HTTP, the options take the raw request and the socket as the plugin's own WebSocket route hands them over (see context.ts).
+    const createContext = gatedContext(trpcOptions.createContext);
+    const onConnection = getWSConnectionHandler({ ...trpcOptions, createContext } as unknown as WSSHandlerOptions<AppRouter>);
+    scope.get('/trpc', { websocket: true }, (socket, req) => {
+      gateSocket(socket, req.raw, guards);
+      onConnection(socket, req.raw);
+    });
   });
 
   if (deps.storage instanceof FsStorage) registerFsRoutes(app, deps.storage, guards);

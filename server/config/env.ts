@@ -98,6 +98,10 @@ export const envSchema = z.object({
   COFFER_MAX_METADATA_BYTES: int(2).default(16 * 1024),
   COFFER_MAX_METADATA_DEPTH: int(1).max(MAX_JSON_DEPTH).default(10),
   COFFER_MAX_METADATA_KEYS: int(1).default(1000),
+  /** A WebSocket without a valid credential is closed this long after it opens. */
+  COFFER_WS_AUTH_TIMEOUT_SECONDS: int(1).default(10),
+  /** Largest WebSocket message: a reconnecting client resends up to COFFER_MAX_SUBSCRIPTIONS_PER_KEY subscriptions in one. */
+  COFFER_WS_MAX_MESSAGE_BYTES: int(1024).default(MiB),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** JSON merged over DEFAULT_POLICY (server/config/retention.ts), field by field. */
   COFFER_RETENTION_POLICY: policyJson.pipe(retentionPolicyOverride).optional(),

@@ -45,6 +45,8 @@ export interface GuardConfig {
   anonRatePerMinute: number;
   maxSubscriptionsPerKey: number;
   maxBatchSize: number;
+  wsAuthTimeoutSeconds: number;
+  wsMaxMessageBytes: number;
 }
 
 export interface Config {
@@ -148,6 +150,8 @@ function fromEnv(env: Env): Config {
       anonRatePerMinute: env.COFFER_RATE_LIMIT_ANON_PER_MINUTE,
       maxSubscriptionsPerKey: env.COFFER_MAX_SUBSCRIPTIONS_PER_KEY,
       maxBatchSize: env.COFFER_MAX_BATCH_SIZE,
+      wsAuthTimeoutSeconds: env.COFFER_WS_AUTH_TIMEOUT_SECONDS,
+      wsMaxMessageBytes: env.COFFER_WS_MAX_MESSAGE_BYTES,
     },
     logLevel: env.LOG_LEVEL,
     lifecycle: {

@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 
 /** One tRPC call as a WebSocket message carries it (superjson input, as the client would encode it). */
 export function wsCall(id: number, path: string, input?: unknown, method: 'query' | 'mutation' | 'subscription' = 'query') {
-  return { id, jsonrpc: '2.0', method, params: { path, ...(input === undefined ? {} : { input: superjson.serialize(input) }) } };
+  return { id, jsonrpc: '2.0', method, params: { path, input: superjson.serialize(input) } };
 }
 
 export interface RawSocket {
