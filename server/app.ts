@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { contextFactory } from './context.ts';
 import type { Deps } from './deps.ts';
 import { CofferError, toTRPCError } from './errors.ts';
+import { bodyDeadline, capConnectionsPerAddress, connectionDeadlines } from './http/connections.ts';
 import { registerConsole } from './http/console.ts';
 import { registerFsRoutes } from './http/fs-routes.ts';
 import { answerClientError, answerInTrpcShape } from './http/trpc-errors.ts';
@@ -35,13 +36,17 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
     routerOptions: { maxParamLength: deps.config.guards.maxBatchSize * 64 },
     forceCloseConnections: 'idle',
     clientErrorHandler: answerClientError,
+    http: connectionDeadlines(deps.config.guards),
+    keepAliveTimeout: deps.config.guards.idleTimeoutSeconds * 1000,
   });
+  capConnectionsPerAddress(app, deps.config.guards);
   const guards = createRequestGuards(deps.config.guards);
   recordClientIps(app);
 
   await app.register(websocket, { options: { maxPayload: deps.config.guards.wsMaxMessageBytes } });
   await app.register(async (scope) => {
     answerInTrpcShape(scope, bodyLimit);
+    bodyDeadline(scope, deps.config.guards);
     const trpcOptions = {
       router: appRouter,
       createContext: contextFactory(deps, guards),

@@ -102,6 +102,12 @@ export const envSchema = z.object({
   COFFER_WS_AUTH_TIMEOUT_SECONDS: int(1).default(10),
   /** Largest WebSocket message: a reconnecting client resends up to COFFER_MAX_SUBSCRIPTIONS_PER_KEY subscriptions in one. */
   COFFER_WS_MAX_MESSAGE_BYTES: int(1024).default(MiB),
+  /** A /trpc request body must arrive completely within this long of its head. */
+  COFFER_BODY_TIMEOUT_SECONDS: int(1).default(60),
+  /** A connection must send a complete request head within this long of opening (and of each request's start). */
+  COFFER_IDLE_TIMEOUT_SECONDS: int(1).default(30),
+  /** Open TCP connections per client address (0: unlimited); behind a proxy this counts the proxy's. */
+  COFFER_MAX_CONNECTIONS_PER_ADDRESS: int(0).default(128),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** JSON merged over DEFAULT_POLICY (server/config/retention.ts), field by field. */
   COFFER_RETENTION_POLICY: policyJson.pipe(retentionPolicyOverride).optional(),

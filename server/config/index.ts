@@ -47,6 +47,10 @@ export interface GuardConfig {
   maxBatchSize: number;
   wsAuthTimeoutSeconds: number;
   wsMaxMessageBytes: number;
+  bodyTimeoutSeconds: number;
+  idleTimeoutSeconds: number;
+  /** 0: unlimited. */
+  maxConnectionsPerAddress: number;
 }
 
 export interface Config {
@@ -152,6 +156,9 @@ function fromEnv(env: Env): Config {
       maxBatchSize: env.COFFER_MAX_BATCH_SIZE,
       wsAuthTimeoutSeconds: env.COFFER_WS_AUTH_TIMEOUT_SECONDS,
       wsMaxMessageBytes: env.COFFER_WS_MAX_MESSAGE_BYTES,
+      bodyTimeoutSeconds: env.COFFER_BODY_TIMEOUT_SECONDS,
+      idleTimeoutSeconds: env.COFFER_IDLE_TIMEOUT_SECONDS,
+      maxConnectionsPerAddress: env.COFFER_MAX_CONNECTIONS_PER_ADDRESS,
     },
     logLevel: env.LOG_LEVEL,
     lifecycle: {

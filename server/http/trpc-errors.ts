@@ -9,6 +9,7 @@ import { appRouter } from '../routers/_app.ts';
 type Code = TRPCError['code'];
 const CODE_BY_STATUS: Record<number, Code> = {
   404: 'NOT_FOUND',
+  408: 'TIMEOUT',
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   429: 'TOO_MANY_REQUESTS',
@@ -76,6 +77,8 @@ export function answerInTrpcShape(scope: FastifyInstance, bodyLimit: number): vo
   scope.setErrorHandler((err: FastifyError, req, reply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status >= 500) req.log.error({ err }, 'request failed before tRPC');
+    // The rest of a body that came too slowly is not worth waiting for.
+    if (status === 408) reply.header('connection', 'close');
     const code = CODE_BY_STATUS[status] ?? (status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR');
     const message =
       status === 413
