@@ -77,8 +77,7 @@ export function gateSocket(socket: WebSocket, req: IncomingMessage, guards: Requ
 
   /** Whether tRPC may have the message; refuses it (answering or closing) otherwise. */
   const admit = (data: RawData, isBinary: boolean): boolean => {
-    const messages = parse(data, isBinary);
-    if (messages === undefined) return true; // not JSON: tRPC answers PARSE_ERROR
+    const messages = parse(data, isBinary); // undefined when not JSON: tRPC answers PARSE_ERROR
     const calls = Array.isArray(messages) ? messages.length : 1;
     if (calls > maxCalls) {
       if (state === 'anonymous') close(`a message of ${calls} calls exceeds the limit of ${maxCalls} (COFFER_MAX_BATCH_SIZE)`);

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import net from 'node:net';
 import superjson from 'superjson';
 import WebSocket from 'ws';
@@ -133,4 +134,17 @@ export async function openTcp(baseUrl: string, head?: string, localAddress?: str
 export function bodyOf(response: string): unknown {
   const body = response.slice(response.indexOf('\r\n\r\n') + 4);
   return JSON.parse(body);
+}
+
+/** GET /healthz from `localAddress` (its own anonymous bucket and connection count), timed. */
+export function healthFrom(baseUrl: string, localAddress: string): Promise<{ status: number; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    http
+      .get(`${baseUrl}/healthz`, { localAddress, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, ms: Date.now() - started }));
+      })
+      .on('error', reject);
+  });
 }

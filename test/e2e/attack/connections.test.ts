@@ -1,19 +1,8 @@
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bodyOf, openTcp, openWs } from '../../support/raw-wire.ts';
+import { bodyOf, healthFrom, openTcp, openWs } from '../../support/raw-wire.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
 
 type ErrorBody = { error: { json: { message: string; data: { code: string; httpStatus: number } } } };
-
-const get = (url: string, localAddress: string) =>
-  new Promise<number>((resolve, reject) => {
-    http
-      .get(`${url}/healthz`, { localAddress, agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode!));
-      })
-      .on('error', reject);
-  });
 
 describe('attack: slow and idle connections', () => {
   let server: TestServer;
@@ -93,9 +82,9 @@ describe('attack: connection exhaustion from one address', () => {
     expect(body.error.json.message).toMatch(/10 open connections from this address \(COFFER_MAX_CONNECTIONS_PER_ADDRESS\)/);
     // WebSockets are connections too.
     await expect(openWs(server.url, { localAddress: '127.0.0.7' })).rejects.toThrow();
-    expect(await get(server.url, '127.0.0.8')).toBe(200);
+    expect((await healthFrom(server.url, '127.0.0.8')).status).toBe(200);
     for (const c of held) c.socket.destroy();
     await new Promise((r) => setTimeout(r, 100));
-    expect(await get(server.url, '127.0.0.7')).toBe(200);
+    expect((await healthFrom(server.url, '127.0.0.7')).status).toBe(200);
   });
 });

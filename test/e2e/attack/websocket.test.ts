@@ -1,20 +1,6 @@
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openWs, wsCall } from '../../support/raw-wire.ts';
+import { healthFrom, openWs, wsCall } from '../../support/raw-wire.ts';
 import { startTestServer, type TestServer } from '../../support/server.ts';
-
-/** GET /healthz from another source address (its own anonymous bucket), timed. */
-function timedHealth(url: string, localAddress: string): Promise<{ status: number; ms: number }> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    http
-      .get(`${url}/healthz`, { localAddress, agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode!, ms: Date.now() - started }));
-      })
-      .on('error', reject);
-  });
-}
 
 /** `n` calls in one message, the way the audit packed ~13,500 into 1 MiB. */
 const packed = (n: number, path = 'key.list', first = 0) =>
@@ -34,7 +20,7 @@ describe('attack: CPU over WebSocket', () => {
     for (let i = 0; i < 3; i++) attacker.send(message);
     // Once the server is busy with the messages (on the unfixed server: answering them), a bystander asks.
     await Promise.race([attacker.answers(1), attacker.closed, new Promise((r) => setTimeout(r, 300))]);
-    const health = await timedHealth(server.url, '127.0.0.3');
+    const health = await healthFrom(server.url, '127.0.0.3');
     expect(health.status).toBe(200);
     expect(health.ms).toBeLessThan(1500);
     const closed = await attacker.closedWithin(5000);
