@@ -1,14 +1,17 @@
 import websocket from '@fastify/websocket';
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
+import { getWSConnectionHandler, type WSSHandlerOptions } from '@trpc/server/adapters/ws';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { contextFactory } from './context.ts';
 import type { Deps } from './deps.ts';
 import { CofferError, toTRPCError } from './errors.ts';
+import { bodyDeadline, capConnectionsPerAddress, connectionDeadlines } from './http/connections.ts';
 import { registerConsole } from './http/console.ts';
 import { registerFsRoutes } from './http/fs-routes.ts';
-import { answerInTrpcShape } from './http/trpc-errors.ts';
+import { answerClientError, answerInTrpcShape } from './http/trpc-errors.ts';
+import { gatedContext, gateSocket } from './http/ws-gate.ts';
 import { clientIp, createRequestGuards, recordClientIps, takeIpToken } from './limits/index.ts';
-import { loggerOptions } from './logger.ts';
+import { loggerOptions, redactUrl } from './logger.ts';
 import { type AppRouter, appRouter } from './routers/_app.ts';
 import { checkHealth } from './services/health.ts';
 import { closeUploadVerifier } from './services/uploads.ts';
@@ -35,37 +38,54 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
     // The tRPC route is `/trpc/:path`, and a batch's path lists every procedure ("a.b,c.d,...").
     routerOptions: { maxParamLength: deps.config.guards.maxBatchSize * 64 },
     forceCloseConnections: 'idle',
+    clientErrorHandler: answerClientError,
+    http: connectionDeadlines(deps.config.guards),
+    keepAliveTimeout: deps.config.guards.idleTimeoutSeconds * 1000,
   });
+  capConnectionsPerAddress(app, deps.config.guards);
   const guards = createRequestGuards(deps.config.guards);
   const sockets = createSocketRegistry(deps);
   app.addHook('onClose', async () => sockets.close());
   recordClientIps(app);
 
-  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  await app.register(websocket, { options: { maxPayload: deps.config.guards.wsMaxMessageBytes } });
   await app.register(async (scope) => {
     answerInTrpcShape(scope, bodyLimit);
-    await scope.register(fastifyTRPCPlugin, {
-      prefix: '/trpc',
-      useWSS: true,
-      trpcOptions: {
-        router: appRouter,
-        createContext: contextFactory(deps, guards, sockets),
-        // Bodies Fastify does not parse itself would otherwise be unbounded.
-        maxBodySize: bodyLimit,
-        keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 5_000 },
-        // tRPC's JSON encoding, which also lets live events learn their subscription's framing (ws-fanout.ts).
-        experimental_encoder: wireEncoder,
-        onError({ error, path }) {
-          if (error.code === 'INTERNAL_SERVER_ERROR') app.log.error({ err: error.cause ?? error, path }, 'internal error');
-        },
-        responseMeta: ({ errors }) => retryAfterHeader(errors),
+    bodyDeadline(scope, deps.config.guards);
+    const trpcOptions = {
+      router: appRouter,
+      createContext: contextFactory(deps, guards, sockets),
+      // Bodies Fastify does not parse itself would otherwise be unbounded.
+      maxBodySize: bodyLimit,
+      keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 5_000 },
+      // tRPC's JSON encoding, which also lets live events learn their subscription's framing (ws-fanout.ts).
+      experimental_encoder: wireEncoder,
+      onError({ error, path }) {
+        if (error.code === 'INTERNAL_SERVER_ERROR') app.log.error({ err: error.cause ?? error, path }, 'internal error');
       },
-    } satisfies FastifyTRPCPluginOptions<AppRouter>);
+      responseMeta: ({ errors }) => retryAfterHeader(errors),
+    } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'];
+    await scope.register(fastifyTRPCPlugin, { prefix: '/trpc', trpcOptions } satisfies FastifyTRPCPluginOptions<AppRouter>);
+    // The WebSocket route the plugin would add with useWSS, with server/http/ws-gate.ts in front.
+    // Typed for HTTP, the options take the raw request and the socket as the plugin's own WebSocket route hands them over (see context.ts).
+    const createContext = gatedContext(trpcOptions.createContext);
+    const onConnection = getWSConnectionHandler({ ...trpcOptions, createContext } as unknown as WSSHandlerOptions<AppRouter>);
+    scope.get('/trpc', { websocket: true }, (socket, req) => {
+      gateSocket(socket, req.raw, guards);
+      onConnection(socket, req.raw);
+    });
   });
 
   if (deps.storage instanceof FsStorage) registerFsRoutes(app, deps.storage, guards);
   registerConsole(app, deps.storage);
   app.addHook('onClose', () => closeUploadVerifier(deps.storage));
+  // Fastify's own 404 logs and answers the URL as it came, signature included (a /files URL
+  // behind a proxy prefix that is not stripped lands here).
+  app.setNotFoundHandler((req, reply) => {
+    const route = `${req.method}:${redactUrl(req.url)}`;
+    req.log.info(`Route ${route} not found`);
+    return reply.code(404).send({ message: `Route ${route} not found`, error: 'Not Found', statusCode: 404 });
+  });
 
   app.get('/healthz', async (req, reply) => {
     try {

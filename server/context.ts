@@ -5,6 +5,7 @@ import type { Principal } from './auth/principal.ts';
 import type { Deps } from './deps.ts';
 import { toTRPCError } from './errors.ts';
 import { checkBatchSize, clientIp, type RequestGuards } from './limits/index.ts';
+import { type ReadBudget, requestReadBudget, socketReadBudget } from './limits/read-budget.ts';
 import type { SocketRegistry } from './ws-sessions.ts';
 
 /**
@@ -18,7 +19,14 @@ export function createContextInner(deps: Deps, principal: Principal, socket?: We
  * Only calls that came over the network carry `edge`: the client's address (behind
  * COFFER_TRUST_PROXY) and the app's limits. Without it (createCaller in tests) nothing is limited.
  */
-export type Context = ReturnType<typeof createContextInner> & { edge?: { ip: string; guards: RequestGuards } };
+export type Context = ReturnType<typeof createContextInner> & { edge?: Edge };
+
+/** A network call's client address, the app's limits, and its caller's artifact.get budget. */
+export interface Edge {
+  ip: string;
+  guards: RequestGuards;
+  readBudget: ReadBudget;
+}
 
 /**
  * Reads the credential from the Authorization header, or from WebSocket connectionParams.token.
@@ -39,7 +47,10 @@ export function contextFactory(deps: Deps, guards?: RequestGuards, sockets?: Soc
       // A WebSocket authenticates once: it is tracked so that its key's revocation or expiry closes it.
       if (socket) sockets?.track(socket, principal);
       const ctx = createContextInner(deps, principal, socket);
-      return guards ? { ...ctx, edge: { ip: clientIp(req), guards } } : ctx;
+      if (!guards) return ctx;
+      const max = deps.config.limits.maxBatchReadBytes;
+      const readBudget = socket ? socketReadBudget(max, socket) : requestReadBudget(max);
+      return { ...ctx, edge: { ip: clientIp(req), guards, readBudget } };
     } catch (err) {
       throw toTRPCError(err);
     }

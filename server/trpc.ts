@@ -43,13 +43,13 @@ const mapErrors = t.middleware(async ({ next }) => {
 /**
  * Per-key and per-address token buckets (server/limits: in memory, per instance). Runs before
  * input parsing. Tenant keys spend their own bucket; calls without a valid credential spend their
- * address's smaller one, which also slows key guessing. The admin token is the operator's and
- * is not limited.
+ * address's smaller one, which also slows key guessing (over WebSocket, server/http/ws-gate.ts
+ * charges a message's calls to it up front). The admin token is the operator's and is not limited.
  */
 const rateLimit = t.middleware(({ ctx, next }) => {
   const { edge, principal } = ctx;
   if (edge && principal.kind === 'tenant') takeKeyToken(edge.guards, principal.keyId);
-  if (edge && principal.kind === 'anonymous') takeIpToken(edge.guards, edge.ip);
+  if (edge && principal.kind === 'anonymous' && !ctx.socket) takeIpToken(edge.guards, edge.ip);
   return next();
 });
 

@@ -3,6 +3,7 @@ import superjson from 'superjson';
 import type { WebSocket } from 'ws';
 import type { CofferEvent } from '../shared/schemas/events.ts';
 import type { DirectChannel } from './events/inbox.ts';
+import { wireInput } from './wire.ts';
 
 /**
  * Live events at wire speed, with tRPC's wire format unchanged.
@@ -39,9 +40,9 @@ class Handshake {
 const isTrackedHandshake = (v: unknown): v is { id: string; data: Handshake } =>
   typeof v === 'object' && v !== null && (v as { data?: unknown }).data instanceof Handshake;
 
-/** The router's transformer: superjson both ways, plus the handshake tag on the way out. */
+/** The router's transformer: superjson both ways (inputs screened by wire.ts), plus the handshake tag on the way out. */
 export const wireTransformer = {
-  input: superjson,
+  input: wireInput,
   output: {
     serialize(value: unknown) {
       if (!isTrackedHandshake(value)) return superjson.serialize(value);

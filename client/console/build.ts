@@ -29,7 +29,8 @@ export async function buildConsole(outdir = CONSOLE_DIST): Promise<void> {
       bundle: true,
       format: 'esm',
       minify: true,
-      sourcemap: 'linked',
+      // No source map: it would serve the console's full source to anyone who asks.
+      sourcemap: false,
       // Current Chromium and Firefox; the client needs AbortSignal.any, WebSocket and fetch.
       target: ['chrome120', 'firefox120'],
       logLevel: 'warning',

@@ -8,6 +8,7 @@ import {
   MAX_URL_EXPIRY_SECONDS,
   MiB,
 } from '../../shared/constants.ts';
+import { MAX_JSON_DEPTH } from '../../shared/wire-json.ts';
 import { retentionPolicyOverride } from './retention.ts';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -101,6 +102,22 @@ export const envSchema = z.object({
   COFFER_MAX_SUBSCRIPTIONS_PER_KEY: int(1).default(100),
   /** Calls per batched HTTP request; keep the client's batch size (shared DEFAULT_MAX_BATCH_SIZE) at or below it. */
   COFFER_MAX_BATCH_SIZE: int(1).default(DEFAULT_MAX_BATCH_SIZE),
+  /** Payload bytes the artifact.get calls of one batched request (or in flight on one WebSocket) may return. */
+  COFFER_MAX_BATCH_READ_BYTES: int(1).default(16 * MiB),
+  /** Metadata size: UTF-8 bytes of its JSON, nesting levels (the object itself is one), object keys at every depth. */
+  COFFER_MAX_METADATA_BYTES: int(2).default(16 * 1024),
+  COFFER_MAX_METADATA_DEPTH: int(1).max(MAX_JSON_DEPTH).default(10),
+  COFFER_MAX_METADATA_KEYS: int(1).default(1000),
+  /** A WebSocket without a valid credential is closed this long after it opens. */
+  COFFER_WS_AUTH_TIMEOUT_SECONDS: int(1).default(10),
+  /** Largest WebSocket message: a reconnecting client resends up to COFFER_MAX_SUBSCRIPTIONS_PER_KEY subscriptions in one. */
+  COFFER_WS_MAX_MESSAGE_BYTES: int(1024).default(MiB),
+  /** A /trpc request body must arrive completely within this long of its head. */
+  COFFER_BODY_TIMEOUT_SECONDS: int(1).default(60),
+  /** A connection must send a complete request head within this long of opening (and of each request's start). */
+  COFFER_IDLE_TIMEOUT_SECONDS: int(1).default(30),
+  /** Open TCP connections per client address (0: unlimited); behind a proxy this counts the proxy's. */
+  COFFER_MAX_CONNECTIONS_PER_ADDRESS: int(0).default(128),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** JSON merged over DEFAULT_POLICY (server/config/retention.ts), field by field. */
   COFFER_RETENTION_POLICY: policyJson.pipe(retentionPolicyOverride).optional(),

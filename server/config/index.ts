@@ -29,6 +29,16 @@ export interface Limits {
   /** Seconds an upload may sit without activity before stale-uploads fails it. */
   uploadIdleTimeout: number;
   downloadUrlExpiry: number;
+  /** Payload bytes one batch of artifact.get may return (server/limits/read-budget.ts). */
+  maxBatchReadBytes: number;
+  metadata: MetadataLimits;
+}
+
+/** What one artifact's metadata may hold (server/services/metadata.ts). */
+export interface MetadataLimits {
+  maxBytes: number;
+  maxDepth: number;
+  maxKeys: number;
 }
 
 /** Abuse limits, enforced per instance (server/limits). */
@@ -38,6 +48,12 @@ export interface GuardConfig {
   anonRatePerMinute: number;
   maxSubscriptionsPerKey: number;
   maxBatchSize: number;
+  wsAuthTimeoutSeconds: number;
+  wsMaxMessageBytes: number;
+  bodyTimeoutSeconds: number;
+  idleTimeoutSeconds: number;
+  /** 0: unlimited. */
+  maxConnectionsPerAddress: number;
 }
 
 export interface Config {
@@ -80,6 +96,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const raw = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(raw);
   if (!parsed.success) throw invalid(describeZodError(z.flattenError(parsed.error)));
+  const { COFFER_MAX_BATCH_READ_BYTES: readBudget, COFFER_MAX_INLINE_BYTES: inline } = parsed.data;
+  if (readBudget < inline) {
+    throw invalid([
+      `COFFER_MAX_BATCH_READ_BYTES: must be at least COFFER_MAX_INLINE_BYTES (${inline}), or the largest payload could not be read`,
+    ]);
+  }
   return deepFreeze(fromEnv(parsed.data));
 }
 
@@ -125,6 +147,12 @@ function fromEnv(env: Env): Config {
       uploadUrlExpiry: env.COFFER_UPLOAD_URL_EXPIRY,
       uploadIdleTimeout: env.COFFER_UPLOAD_IDLE_TIMEOUT,
       downloadUrlExpiry: env.COFFER_DOWNLOAD_URL_EXPIRY,
+      maxBatchReadBytes: env.COFFER_MAX_BATCH_READ_BYTES,
+      metadata: {
+        maxBytes: env.COFFER_MAX_METADATA_BYTES,
+        maxDepth: env.COFFER_MAX_METADATA_DEPTH,
+        maxKeys: env.COFFER_MAX_METADATA_KEYS,
+      },
     },
     guards: {
       trustProxy: env.COFFER_TRUST_PROXY,
@@ -132,6 +160,11 @@ function fromEnv(env: Env): Config {
       anonRatePerMinute: env.COFFER_RATE_LIMIT_ANON_PER_MINUTE,
       maxSubscriptionsPerKey: env.COFFER_MAX_SUBSCRIPTIONS_PER_KEY,
       maxBatchSize: env.COFFER_MAX_BATCH_SIZE,
+      wsAuthTimeoutSeconds: env.COFFER_WS_AUTH_TIMEOUT_SECONDS,
+      wsMaxMessageBytes: env.COFFER_WS_MAX_MESSAGE_BYTES,
+      bodyTimeoutSeconds: env.COFFER_BODY_TIMEOUT_SECONDS,
+      idleTimeoutSeconds: env.COFFER_IDLE_TIMEOUT_SECONDS,
+      maxConnectionsPerAddress: env.COFFER_MAX_CONNECTIONS_PER_ADDRESS,
     },
     logLevel: env.LOG_LEVEL,
     lifecycle: {

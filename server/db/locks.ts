@@ -9,4 +9,6 @@ export const ADVISORY_LOCKS = {
   tenantEvents: 0x0c0f,
   /** Namespace of the session locks that let one instance at a time run a cleanup job (key 2: hashtext(job)). */
   cleanupJobs: 0x0c1e,
+  /** Namespace of the transaction locks that serialize one tenant's key creations against its cap (key 2: hashtext(tenant id)). */
+  tenantKeys: 0x0c0e,
 } as const;

@@ -12,7 +12,6 @@ const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
   '.svg': 'image/svg+xml',
 };
 
@@ -25,7 +24,7 @@ interface Asset {
 let assets: Promise<Map<string, Asset>> | undefined;
 
 /**
- * The console's files, read once into memory (under 100 KB without the source map). Missing
+ * The console's files, read once into memory (under 100 KB; source maps, if a build left one, are not served). Missing
  * when install scripts were skipped (`npm ci --ignore-scripts`): then built here, once, so
  * `npm start` on any fresh clone serves the console. A failed build is retried on the next request.
  */

@@ -89,7 +89,9 @@ async function serveGet(storage: FsStorage, req: FilesRequest, reply: FastifyRep
     .header('content-type', grant.contentType || 'application/octet-stream')
     // Served from Coffer's own origin: never let a browser render or sniff stored content.
     .header('content-disposition', attachmentDisposition(grant.filename ?? path.posix.basename(key)))
-    .header('x-content-type-options', 'nosniff');
+    .header('x-content-type-options', 'nosniff')
+    // A browser that renders it anyway (an old one, a viewer tab) runs no script in this origin.
+    .header('content-security-policy', 'sandbox');
   if (range === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${size}`).send();
   if (range) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`);
   reply.header('content-length', range ? range.end - range.start + 1 : size);

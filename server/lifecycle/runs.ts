@@ -58,7 +58,21 @@ export class RunStats implements Tally {
   }
 }
 
+/**
+ * Records a new run of `p.job`. Called with the job's lock held (withJobLock), so any run of the
+ * job still marked `running` belongs to a process that died mid-run, on this instance or
+ * another: those are closed as failed first, or they would stay `running` forever.
+ */
 export async function startRun(db: Db, p: { job: CleanupJob; triggeredBy: string; dryRun: boolean; now: Date }): Promise<string> {
+  await db
+    .update(cleanupRuns)
+    .set({
+      status: 'failed',
+      finishedAt: p.now,
+      errors: 1,
+      errorMessages: ['interrupted: the process running it stopped before it finished'],
+    })
+    .where(and(eq(cleanupRuns.job, p.job), eq(cleanupRuns.status, 'running')));
   const id = randomUUID();
   await db
     .insert(cleanupRuns)

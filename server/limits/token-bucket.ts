@@ -5,8 +5,8 @@
  * limiter (Redis, the proxy) in front if the exact rate matters.
  */
 export interface TokenBucketLimiter {
-  /** Takes one token for `key`: 0 when allowed, else whole seconds until a token is available. */
-  take(key: string): number;
+  /** Takes `n` tokens (one by default) for `key`: 0 when allowed, else whole seconds until they are available. */
+  take(key: string, n?: number): number;
   readonly perMinute: number;
 }
 
@@ -34,7 +34,7 @@ export function createTokenBucket(perMinute: number, now: () => number = Date.no
 
   return {
     perMinute,
-    take(key) {
+    take(key, n = 1) {
       const t = now();
       if (++takes % SWEEP_EVERY_TAKES === 0) sweep(t);
       let b = buckets.get(key);
@@ -43,11 +43,11 @@ export function createTokenBucket(perMinute: number, now: () => number = Date.no
         buckets.set(key, b);
       }
       refill(b, t);
-      if (b.tokens >= 1) {
-        b.tokens -= 1;
+      if (b.tokens >= n) {
+        b.tokens -= n;
         return 0;
       }
-      return Math.max(1, Math.ceil((1 - b.tokens) / perMs / 1000));
+      return Math.max(1, Math.ceil((n - b.tokens) / perMs / 1000));
     },
   };
 }

@@ -32,7 +32,7 @@ export const artifactRouter = router({
   get: readProcedure
     .input(artifactIdInput)
     .output(getArtifactOutput)
-    .query(({ ctx, input }) => artifacts.getArtifact(ctx.deps, ctx.tenant, input.id)),
+    .query(({ ctx, input }) => artifacts.getArtifact(ctx.deps, ctx.tenant, input.id, ctx.edge?.readBudget)),
   /** Metadata only, any status or size: what a client checks downloaded bytes against. */
   getInfo: readProcedure
     .input(artifactIdInput)

@@ -34,18 +34,44 @@ async function listKeys(db: DbOrTx, p: { tenantId: string; limit: number; cursor
 /**
  * Issues a successor with the same tenant, name and scopes, and lets the old key work for
  * `graceSeconds` more (authentication refuses it after `expiresAt`). Runs in `db`'s transaction
- * with the old row locked, so concurrent rotations of one key cannot both succeed.
+ * with the old row locked, so concurrent rotations of one key cannot both succeed. A tenant's own
+ * rotation (`caller`) hands out only scopes the calling key holds, like key.create, and the old
+ * key in its grace period counts against the active-key cap.
  */
-async function rotateKey(deps: Deps, db: Tx, p: z.output<typeof rotateApiKeyInput> & { tenantId?: string }) {
+async function rotateKey(deps: Deps, db: Tx, p: z.output<typeof rotateApiKeyInput> & { caller?: TenantScope }) {
   const now = deps.now();
-  const old = await q.lockApiKey(db, { id: p.keyId, tenantId: p.tenantId });
+  const old = await q.lockApiKey(db, { id: p.keyId, tenantId: p.caller?.id });
   if (!old) throw notFound('API key');
+  if (p.caller) checkScopes(p.caller, old.scopes, 'rotate a key with');
   if (old.revokedAt) throw new CofferError('PRECONDITION', 'API key is revoked; create a new key instead');
   if (old.expiresAt) throw new CofferError('CONFLICT', 'API key was already rotated; rotate its successor instead');
+  if (p.caller && p.graceSeconds > 0) {
+    await checkKeyCap(db, old.tenantId, now, ', or rotate with graceSeconds: 0, which ends the old key at once');
+  }
   const previous = await q.setApiKeyExpiry(db, { id: old.id, expiresAt: new Date(now.getTime() + p.graceSeconds * 1000) });
   await announceKeyChange(deps.credentials, db, old.id);
   const apiKey = await issueKey(db, { tenantId: old.tenantId, name: old.name, scopes: old.scopes as ApiKeyScope[] });
   return { apiKey, previous: toKeyInfo(previous) };
+}
+
+/**
+ * Refuses one more working key past MAX_ACTIVE_KEYS_PER_TENANT (`hint` ends the message). Must run in the transaction that
+ * then issues the key: the count holds the tenant's key lock until it ends.
+ */
+async function checkKeyCap(db: DbOrTx, tenantId: string, now: Date, hint: string): Promise<void> {
+  const active = await q.countActiveApiKeys(db, { tenantId, now });
+  if (active >= MAX_ACTIVE_KEYS_PER_TENANT) {
+    throw new CofferError(
+      'PRECONDITION',
+      `the tenant has ${active} active API keys, the limit is ${MAX_ACTIVE_KEYS_PER_TENANT}; revoke unused keys first${hint}`,
+    );
+  }
+}
+
+/** Refuses, naming them, the scopes of `wanted` the calling key lacks: a key hands out no more than it holds. */
+function checkScopes(tenant: TenantScope, wanted: readonly string[], action: string): void {
+  const missing = [...new Set(wanted)].filter((s) => !tenant.scopes.includes(s as ApiKeyScope));
+  if (missing.length) throw new CofferError('FORBIDDEN', `this API key cannot ${action} scopes it lacks: ${missing.join(', ')}`);
 }
 
 /*
@@ -85,7 +111,7 @@ export function listOwnKeys(tenant: TenantScope, p: { limit: number; cursor?: st
 }
 
 export function rotateOwnKey(deps: Deps, tenant: TenantScope, input: z.output<typeof rotateApiKeyInput>) {
-  return tenant.run((tx) => rotateKey(deps, tx, { ...input, tenantId: tenant.id }));
+  return tenant.run((tx) => rotateKey(deps, tx, { ...input, caller: tenant }));
 }
 
 /**
@@ -94,16 +120,9 @@ export function rotateOwnKey(deps: Deps, tenant: TenantScope, input: z.output<ty
  * mint unbounded credentials.
  */
 export function createOwnKey(deps: Deps, tenant: TenantScope, input: z.output<typeof createOwnApiKeyInput>) {
-  const missing = input.scopes.filter((s) => !tenant.scopes.includes(s));
-  if (missing.length) throw new CofferError('FORBIDDEN', `this API key cannot grant scopes it lacks: ${missing.join(', ')}`);
+  checkScopes(tenant, input.scopes, 'grant');
   return tenant.run(async (tx) => {
-    const active = await q.countActiveApiKeys(tx, { tenantId: tenant.id, now: deps.now() });
-    if (active >= MAX_ACTIVE_KEYS_PER_TENANT) {
-      throw new CofferError(
-        'PRECONDITION',
-        `the tenant has ${active} active API keys, the limit is ${MAX_ACTIVE_KEYS_PER_TENANT}; revoke unused keys first`,
-      );
-    }
+    await checkKeyCap(tx, tenant.id, deps.now(), '');
     return issueKey(tx, { tenantId: tenant.id, name: input.name, scopes: [...new Set(input.scopes)] });
   });
 }

@@ -4,9 +4,11 @@ import type { ListArtifactsInput, PutArtifactInput } from '../../shared/schemas/
 import * as q from '../db/queries/artifacts.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
+import type { ReadBudget } from '../limits/read-budget.ts';
 import type { TenantScope } from '../tenant-scope.ts';
 import { removeArtifactBytes } from './artifact-bytes.ts';
 import { moveArtifact, VERIFY_LEASE_MS } from './artifact-state.ts';
+import { assertMetadataLimits } from './metadata.ts';
 import { byCreation, toPage } from './paging.ts';
 
 /** Drops server-only columns before an artifact leaves the service. */
@@ -42,6 +44,7 @@ const sha256Hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
  */
 export async function putArtifact(deps: Deps, tenant: TenantScope, input: PutArtifactInput) {
   assertKind(deps, input.kind);
+  assertMetadataLimits(deps.config.limits.metadata, input.metadata);
   const body = Buffer.from(JSON.stringify(input.payload), 'utf8');
   const limit = deps.config.limits.maxInlineBytes;
   if (body.length > limit) {
@@ -84,19 +87,27 @@ export async function putArtifact(deps: Deps, tenant: TenantScope, input: PutArt
   return toArtifact(ready);
 }
 
-/** Reads a JSON artifact back and checks its bytes against the recorded sha256 before serving them. */
-export async function getArtifact(deps: Deps, tenant: TenantScope, id: string) {
+/**
+ * Reads a JSON artifact back and checks its bytes against the recorded sha256 before serving
+ * them. `budget` (network calls) bounds what one caller's reads hold at once.
+ */
+export async function getArtifact(deps: Deps, tenant: TenantScope, id: string, budget?: ReadBudget) {
   const row = await getRow(tenant, id);
   requireReady(row);
   if (!row.contentType.startsWith('application/json') || row.sizeBytes > deps.config.limits.maxInlineBytes) {
     throw new CofferError('PRECONDITION', `artifact is ${row.contentType}, ${row.sizeBytes} bytes: fetch it with artifact.getDownloadUrl`);
   }
-  const { body } = await deps.storage.get(row.storageKey);
-  const bytes = Buffer.concat(await body.toArray());
-  if (bytes.length !== row.sizeBytes || sha256Hex(bytes) !== row.sha256) {
-    throw new CofferError('CHECKSUM_MISMATCH', 'stored bytes do not match the recorded sha256; the artifact is corrupted');
+  const release = budget?.take(row.sizeBytes);
+  try {
+    const { body } = await deps.storage.get(row.storageKey);
+    const bytes = Buffer.concat(await body.toArray());
+    if (bytes.length !== row.sizeBytes || sha256Hex(bytes) !== row.sha256) {
+      throw new CofferError('CHECKSUM_MISMATCH', 'stored bytes do not match the recorded sha256; the artifact is corrupted');
+    }
+    return { artifact: toArtifact(row), payload: JSON.parse(bytes.toString('utf8')) };
+  } finally {
+    release?.();
   }
-  return { artifact: toArtifact(row), payload: JSON.parse(bytes.toString('utf8')) };
 }
 
 export async function listArtifactsPage(deps: Deps, tenant: TenantScope, input: ListArtifactsInput) {

@@ -13,6 +13,7 @@ import type { TenantScope } from '../tenant-scope.ts';
 import { removeArtifactBytes } from './artifact-bytes.ts';
 import { moveArtifact, VERIFY_LEASE_MS } from './artifact-state.ts';
 import { assertKind, getRow, toArtifact } from './artifacts.ts';
+import { assertMetadataLimits } from './metadata.ts';
 import { MissingParts, partCount, partSizeOf, type UploadRef, UploadVerifier } from './upload-verifier.ts';
 
 /**
@@ -88,6 +89,7 @@ export async function createUpload<T = undefined>(
   withinTx?: (tx: Tx, row: q.ArtifactRow) => Promise<T>,
 ) {
   assertKind(deps, target.kind);
+  assertMetadataLimits(deps.config.limits.metadata, target.metadata);
   const { limits } = deps.config;
   if (target.sizeBytes > limits.maxUploadBytes) {
     throw new CofferError(

@@ -9,6 +9,7 @@ import {
   kindSchema,
   limitSchema,
   metadataSchema,
+  wireJson,
 } from './common.ts';
 
 /** An artifact as callers see it. The storage key stays server-side. */
@@ -37,7 +38,7 @@ export type Artifact = z.infer<typeof artifactSchema>;
 
 export const putArtifactInput = z.object({
   kind: kindSchema,
-  payload: z.json(),
+  payload: wireJson('payload'),
   contentType: contentTypeSchema.optional(),
   ...entityRefSchema,
   metadata: metadataSchema.optional(),

@@ -3,13 +3,21 @@ import { MAX_PARTS, MAX_PARTS_PER_SIGN } from '../constants.ts';
 import { artifactSchema } from './artifact.ts';
 import { contentTypeSchema, entityRefSchema, idSchema, kindSchema, metadataSchema, sha256Schema } from './common.ts';
 
-/** A download name, not a path: no separators, NUL or control characters. */
+/**
+ * A download name, not a path: no separators, NUL or control characters, and no bidirectional
+ * controls, with which "invoice\u202Efdp.exe" shows as "invoiceexe.pdf". Right-to-left letters
+ * themselves are fine.
+ */
 export const filenameSchema = z
   .string()
   .min(1)
   .max(255)
   // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
   .regex(/^[^/\\\x00-\x1f\x7f]+$/, 'must be a plain file name without slashes or control characters')
+  .regex(
+    /^[^\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+$/,
+    'must not contain bidirectional control characters (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069): they disguise a name',
+  )
   .refine((s) => s !== '.' && s !== '..', 'must be a plain file name');
 
 /**

@@ -1,5 +1,6 @@
 import { and, count, desc, eq, gt, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../index.ts';
+import { ADVISORY_LOCKS } from '../locks.ts';
 import { apiKeys } from '../schema/index.ts';
 
 /** Every query on api_keys lives here; `tenantId`, where optional, narrows a lookup to one tenant. */
@@ -57,8 +58,13 @@ export async function lockApiKey(db: DbOrTx, p: { id: string; tenantId?: string 
   return row;
 }
 
-/** Keys that still authenticate: not revoked, and not past a rotation's grace period. */
+/**
+ * Keys that still authenticate: not revoked, and not past a rotation's grace period. Takes the
+ * tenant's key lock first (held until `db`'s transaction ends), so a count and the insert it
+ * allows cannot interleave with another transaction's.
+ */
 export async function countActiveApiKeys(db: DbOrTx, p: { tenantId: string; now: Date }): Promise<number> {
+  await db.execute(sql`select pg_advisory_xact_lock(${ADVISORY_LOCKS.tenantKeys}, hashtext(${p.tenantId}))`);
   const [row] = await db
     .select({ n: count() })
     .from(apiKeys)
