@@ -78,6 +78,8 @@ export function describeEvent(e: CofferEvent): string {
       return `${project}: version ready (${formatBytes(e.data.sizeBytes)})`;
     case 'version_rolled_back':
       return `${project}: rolled back`;
+    case 'rebuild_requested':
+      return `${project}: rebuild requested`;
     case 'cleanup_completed':
       return `Cleanup ${e.data.job}: ${e.data.deleted} deleted, ${formatBytes(e.data.bytesFreed)} freed`;
   }

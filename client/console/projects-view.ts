@@ -74,7 +74,8 @@ async function followVersion(client: CofferClient, versions: VersionsTable, e: C
   if (!id) return;
   if (e.type === 'version_rolled_back') return versions.moveFlag('isCurrent', id);
   const changesRow =
-    e.type === 'version_created' || (versions.has(id) && ['version_ready', 'artifact_failed', 'artifact_uploaded'].includes(e.type));
+    e.type === 'version_created' ||
+    (versions.has(id) && ['version_ready', 'artifact_failed', 'artifact_uploaded', 'rebuild_requested'].includes(e.type));
   if (!changesRow) return;
   const v = await client.version.get.query({ versionId: id }).catch((err) => {
     if (isNotFound(err)) return null; // removed since: the next page load will not show it either

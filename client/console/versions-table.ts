@@ -42,12 +42,16 @@ function versionRow(client: CofferClient, v: Version, rows: Pick<VersionsTable, 
     return b;
   };
   const ready = v.status === 'ready';
+  // A version without a usable snapshot can be built again by a worker listening for rebuild requests.
+  const rebuildable = (v.status === 'no_snapshot' || v.status === 'failed') && !v.rebuildRequestedAt;
   const togglePin = async () => rows.put(await client.version.pin.mutate({ versionId: v.id, pinned: !v.pinned }));
+  const rebuild = async () => rows.put((await client.version.requestRebuild.mutate({ versionId: v.id })).version);
   const actions = h(
     'td',
     { class: 'actions' },
     ready && button('Download', () => downloadVersion(client, v.id)),
     ready && !v.isCurrent && button('Roll back', () => rollback(client, v, rows), 'danger'),
+    rebuildable && button('Rebuild', rebuild),
     button(v.pinned ? 'Unpin' : 'Pin', togglePin),
   );
   return h(
@@ -58,7 +62,14 @@ function versionRow(client: CofferClient, v: Version, rows: Pick<VersionsTable, 
     h('td', {}, v.source),
     h('td', {}, badge(v.status)),
     h('td', { class: 'num' }, v.snapshot ? formatBytes(v.snapshot.sizeBytes) : '—'),
-    h('td', { class: 'flags' }, v.isCurrent && badge('current'), v.isLatest && badge('latest'), v.pinned && badge('pinned')),
+    h(
+      'td',
+      { class: 'flags' },
+      v.isCurrent && badge('current'),
+      v.isLatest && badge('latest'),
+      v.pinned && badge('pinned'),
+      v.rebuildRequestedAt && badge('rebuild requested'),
+    ),
     actions,
   );
 }

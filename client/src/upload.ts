@@ -28,7 +28,8 @@ export interface UploadOptions
 
 /** Uploads a project snapshot as a new version: version.create declares it, then the same transfer. */
 export interface VersionUploadOptions extends SendOptions, ResumeOptions {
-  version: Omit<CreateVersionInput, 'snapshot'>;
+  /** A new version of a project, or `{ versionId }`: a new snapshot for a version without one (answering a rebuild request). */
+  version: Omit<CreateVersionInput, 'snapshot'> | { versionId: string };
   /** Defaults to the Blob's type, else application/zip. */
   contentType?: string;
 }
@@ -95,9 +96,11 @@ export function uploadWith<S>(
     try {
       if (!('version' in opts))
         return await transfer(trpc, source, opts, platform, `artifact:${opts.kind}`, () => startArtifact(trpc, source, opts));
-      const artifact = await transfer(trpc, source, opts, platform, `version:${opts.version.projectId}`, () =>
-        startVersion(trpc, source, opts),
-      );
+      const v = opts.version;
+      const artifact =
+        'versionId' in v
+          ? await transfer(trpc, source, opts, platform, `rebuild:${v.versionId}`, () => startSnapshot(trpc, source, opts, v.versionId))
+          : await transfer(trpc, source, opts, platform, `version:${v.projectId}`, () => startVersion(trpc, source, opts, v));
       return { version: await trpc.version.get.query({ versionId: artifact.versionId! }), artifact };
     } finally {
       await source.dispose();
@@ -120,16 +123,31 @@ async function startArtifact(trpc: Trpc, source: PreparedSource, opts: UploadOpt
 }
 
 /** version.create answers with the snapshot's plan; on an idempotent retry whose snapshot already landed it has none. */
-async function startVersion(trpc: Trpc, source: PreparedSource, opts: VersionUploadOptions): Promise<Target | Artifact> {
+async function startVersion(
+  trpc: Trpc,
+  source: PreparedSource,
+  opts: VersionUploadOptions,
+  version: Omit<CreateVersionInput, 'snapshot'>,
+): Promise<Target | Artifact> {
   const contentType = opts.contentType ?? source.contentType ?? 'application/zip';
   const created = await trpc.version.create.mutate({
-    ...opts.version,
+    ...version,
     snapshot: { sizeBytes: source.sizeBytes, sha256: source.sha256, contentType },
   });
   const artifactId = created.version.snapshotArtifactId;
   if (!artifactId) throw new Error('version.create returned no snapshot artifact for a snapshot upload');
   if (!created.upload) return trpc.artifact.getInfo.query({ id: artifactId });
   return { artifactId, versionId: created.version.id, plan: created.upload };
+}
+
+/** A new snapshot for an existing version (version.uploadSnapshot). */
+async function startSnapshot(trpc: Trpc, source: PreparedSource, opts: VersionUploadOptions, versionId: string): Promise<Target> {
+  const contentType = opts.contentType ?? source.contentType ?? 'application/zip';
+  const { version, upload } = await trpc.version.uploadSnapshot.mutate({
+    versionId,
+    snapshot: { sizeBytes: source.sizeBytes, sha256: source.sha256, contentType },
+  });
+  return { artifactId: version.snapshotArtifactId!, versionId, plan: upload };
 }
 
 /**

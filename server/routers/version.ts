@@ -11,13 +11,17 @@ import {
   pinVersionInput,
   putDiffPackInput,
   putDiffPackOutput,
+  requestRebuildOutput,
   rollbackOutput,
+  uploadSnapshotInput,
+  uploadSnapshotOutput,
   versionDownloadOutput,
   versionIdInput,
   versionSchema,
 } from '../../shared/schemas/version.ts';
 import * as diffPacks from '../services/diff-packs.ts';
 import * as projects from '../services/projects.ts';
+import * as rebuilds from '../services/rebuilds.ts';
 import * as downloads from '../services/version-downloads.ts';
 import * as versions from '../services/versions.ts';
 import { readProcedure, router, writeProcedure } from '../trpc.ts';
@@ -56,6 +60,16 @@ export const versionRouter = router({
     .input(pinVersionInput)
     .output(versionSchema)
     .mutation(({ ctx, input }) => versions.pinVersion(ctx.tenant, input)),
+  /** Asks the tenant's build workers (listening for `rebuild_requested`) to build a version's snapshot again. */
+  requestRebuild: writeProcedure
+    .input(versionIdInput)
+    .output(requestRebuildOutput)
+    .mutation(({ ctx, input }) => rebuilds.requestRebuild(ctx.deps, ctx.tenant, input)),
+  /** A new snapshot for a version without one (or with a failed one): a worker's answer to a rebuild request. */
+  uploadSnapshot: writeProcedure
+    .input(uploadSnapshotInput)
+    .output(uploadSnapshotOutput)
+    .mutation(({ ctx, input }) => rebuilds.uploadSnapshot(ctx.deps, ctx.tenant, input)),
   putDiffPack: writeProcedure
     .input(putDiffPackInput)
     .output(putDiffPackOutput)

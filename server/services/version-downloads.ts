@@ -31,7 +31,13 @@ const UNAVAILABLE = {
 
 /** Not-ready is an answer, not an error: the caller can still rebuild from the prompt. */
 function unavailable(view: VersionView, status: Exclude<VersionStatus, 'ready'>): VersionDownload {
-  return { available: false, reason: status, message: UNAVAILABLE[status](view.snapshot?.failureReason ?? null), canRebuild: true };
+  return {
+    available: false,
+    reason: status,
+    message: UNAVAILABLE[status](view.snapshot?.failureReason ?? null),
+    canRebuild: true,
+    rebuildRequestedAt: view.version.rebuildRequestedAt,
+  };
 }
 
 const snapshotFilename = (v: VersionView['version']) => `${v.projectId}-${v.id}.zip`;
@@ -63,6 +69,7 @@ export async function exportLatest(
       reason: 'no_ready_version',
       message: `project '${input.projectId}' has no version with a ready snapshot yet`,
       canRebuild: true,
+      rebuildRequestedAt: null,
     };
   return readyDownload(deps, view, `${input.projectId}-latest.zip`, input.expiresIn);
 }

@@ -40,6 +40,7 @@ export function toVersion(view: q.VersionView, latestReadyId: string | null): Ve
     isLatest: v.id === latestReadyId,
     snapshotArtifactId: s?.id ?? null,
     snapshot: s ? { artifactId: s.id, sizeBytes: s.sizeBytes, sha256: s.sha256 } : null,
+    rebuildRequestedAt: v.rebuildRequestedAt,
     createdAt: v.createdAt,
   };
 }

@@ -29,6 +29,8 @@ export const artifactSizeWarningEvent = ev(
 export const artifactDeletedEvent = ev('artifact_deleted', z.object({ kind: z.string() }));
 export const versionCreatedEvent = ev('version_created', z.object({ source: z.string(), hasSnapshot: z.boolean() }));
 export const versionReadyEvent = ev('version_ready', z.object({ sizeBytes: z.number().int(), sha256: z.string() }));
+/** Someone asked for a version's snapshot to be built again; `prompt` and `source` are what a build worker needs. */
+export const rebuildRequestedEvent = ev('rebuild_requested', z.object({ source: z.string(), prompt: z.string().nullable() }));
 export const versionRolledBackEvent = ev('version_rolled_back', z.object({ previousVersionId: z.uuid().nullable() }));
 export const cleanupCompletedEvent = ev(
   'cleanup_completed',
@@ -43,6 +45,7 @@ export const cofferEventSchema = z.discriminatedUnion('type', [
   versionCreatedEvent,
   versionReadyEvent,
   versionRolledBackEvent,
+  rebuildRequestedEvent,
   cleanupCompletedEvent,
 ]);
 export type CofferEvent = z.infer<typeof cofferEventSchema>;

@@ -31,6 +31,8 @@ export const versionSchema = z.object({
   snapshotArtifactId: z.uuid().nullable(),
   /** `sha256` is '' while a snapshot whose checksum is declared at completion is still pending. */
   snapshot: z.object({ artifactId: z.uuid(), sizeBytes: z.number().int(), sha256: z.string() }).nullable(),
+  /** When a rebuild was asked for (version.requestRebuild) that no snapshot has answered yet. */
+  rebuildRequestedAt: z.date().nullable(),
   createdAt: z.date(),
 });
 export type Version = z.infer<typeof versionSchema>;
@@ -79,8 +81,10 @@ export const versionDownloadOutput = z.discriminatedUnion('available', [
     /** The version's status, or `no_ready_version` when a project has none to export. */
     reason: z.enum(['no_snapshot', 'uploading', 'failed', 'no_ready_version']),
     message: z.string(),
-    /** The caller still has the prompt and can build the version again. */
+    /** The caller still has the prompt and can build the version again (version.requestRebuild asks a worker to). */
     canRebuild: z.literal(true),
+    /** A rebuild asked for and not answered yet, if any. */
+    rebuildRequestedAt: z.date().nullable(),
   }),
 ]);
 export type VersionDownload = z.infer<typeof versionDownloadOutput>;
@@ -121,3 +125,13 @@ export const getDiffPackOutput = z.object({
   sizeBytes: z.number().int(),
   sha256: z.string(),
 });
+
+export const requestRebuildOutput = z.object({
+  version: versionSchema,
+  /** false: a rebuild was already requested and not answered yet; this call added nothing. */
+  requested: z.boolean(),
+});
+
+/** A worker answering a rebuild request: a new snapshot for a version that has none (or a failed one). */
+export const uploadSnapshotInput = z.object({ versionId: idSchema, snapshot: snapshotDeclSchema });
+export const uploadSnapshotOutput = z.object({ version: versionSchema, upload: uploadPlanSchema, warnings: z.array(z.string()) });

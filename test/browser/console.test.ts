@@ -5,6 +5,7 @@ import { type BrowserContext, chromium, type Locator, type Page } from 'playwrig
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildConsole } from '../../client/console/build.ts';
 import type { CofferClient } from '../../client/src/index.ts';
+import { createCofferClient } from '../../client/src/node.ts';
 import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
 import { putBytes, randomBody, sha256 } from '../support/upload.ts';
 
@@ -214,5 +215,32 @@ describe.each(BACKENDS)('the console in Chromium (%s)', (backend) => {
     // The NOT_FOUND above is the answer we wanted (alone, or in a batch with listProjects).
     expect(problems.every((p) => /^(404|207) \/trpc\//.test(p))).toBe(true);
     problems.length = 0;
+  });
+  it('asks for a rebuild from a version without snapshot; a listening worker answers and the row turns ready live', async () => {
+    const t = await server.newTenant('console rebuild');
+    const worker = createCofferClient({ url: server.url, token: t.apiKey });
+    const stop = new AbortController();
+    const zip = randomBody(4096);
+    const serving = (async () => {
+      for await (const e of worker.events({ types: ['rebuild_requested'] }, { signal: stop.signal }))
+        await worker.upload(zip, { version: { versionId: e.versionId! } });
+    })().catch((err: unknown) => {
+      if (!stop.signal.aborted) throw err;
+    });
+    try {
+      const { version } = await t.client.version.create.mutate({ projectId: 'rebuilt', source: 'build', prompt: 'a shop' });
+      await page.locator('#sign-out').click(); // the tests before signed in with other keys
+      await signIn(t.apiKey);
+      await page.getByRole('link', { name: 'Projects' }).click();
+      await page.getByRole('link', { name: 'rebuilt' }).click();
+      await versionRow(version.id).and(page.locator('[data-status="no_snapshot"]')).waitFor();
+      await versionRow(version.id).getByRole('button', { name: 'Rebuild' }).click();
+      await versionRow(version.id).and(page.locator('[data-status="ready"]')).waitFor({ timeout: 20_000 });
+      expect(await downloadedSha(page, versionRow(version.id).getByRole('button', { name: 'Download' }))).toBe(sha256(zip));
+    } finally {
+      stop.abort();
+      await serving;
+      await worker.close();
+    }
   });
 });

@@ -153,6 +153,38 @@ describe('coffer CLI', () => {
     expect(types).toEqual(expect.arrayContaining(['version_created', 'version_ready']));
   });
 
+  it('serves rebuild requests: runs the command, uploads what it wrote as the snapshot', async () => {
+    const t = await server.newTenant('cli rebuilds');
+    const tenantEnv = { ...env, COFFER_TOKEN: t.apiKey };
+    expect(await coffer(['rebuilds'], tenantEnv, dir).done).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/usage: coffer rebuilds/),
+    });
+    const worker = coffer(
+      [
+        'rebuilds',
+        '--project',
+        'site-r',
+        '--json',
+        '--exec',
+        'printf "%s for %s" "$COFFER_PROMPT" "$COFFER_VERSION_ID" > "$COFFER_OUTPUT"',
+      ],
+      tenantEnv,
+      dir,
+    );
+    await new Promise((r) => setTimeout(r, 1500)); // subscribed once the cursor is read
+    const { version } = await t.client.version.create.mutate({ projectId: 'site-r', source: 'build', prompt: 'a red site' });
+    expect((await t.client.version.requestRebuild.mutate({ versionId: version.id })).requested).toBe(true);
+    await expect.poll(async () => (await t.client.version.get.query({ versionId: version.id })).status, { timeout: 15_000 }).toBe('ready');
+    const rebuilt = await t.client.version.get.query({ versionId: version.id });
+    const expected = new TextEncoder().encode(`a red site for ${version.id}`);
+    expect(rebuilt).toMatchObject({ rebuildRequestedAt: null, snapshot: { sizeBytes: expected.length, sha256: sha256(expected) } });
+    worker.child.kill('SIGINT');
+    const r = await worker.done;
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.trim()).version).toMatchObject({ id: version.id, status: 'ready' });
+  });
+
   it('fails with one line on stderr and a non-zero exit code', async () => {
     const missing = await run(['get', '00000000-0000-4000-8000-000000000000']);
     expect(missing).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(/^coffer: NOT_FOUND: .*not found\n$/) });

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { CofferEvent } from '../wire.ts';
 import type { CommandContext } from './context.ts';
 import { formatBytes, table, UsageError } from './output.ts';
+import { rebuilds } from './rebuild-command.ts';
 import { pull, push } from './transfer-commands.ts';
 
 const date = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -94,4 +95,14 @@ async function watch({ client, out, args, signal }: CommandContext) {
   for await (const e of client.events(filter, { signal })) out.result(e, () => describe(e));
 }
 
-export const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = { push, pull, ls, versions, rollback, watch, put, get };
+export const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
+  push,
+  pull,
+  ls,
+  versions,
+  rollback,
+  watch,
+  rebuilds,
+  put,
+  get,
+};

@@ -25,4 +25,5 @@ export const OPTIONS = {
   limit: { type: 'string' },
   cursor: { type: 'string' },
   resume: { type: 'boolean' },
+  exec: { type: 'string' },
 } as const;

@@ -19,6 +19,9 @@ usage: coffer <command> [options]
   versions <project>                   a project's versions
   rollback <versionId>                 make a version its project's current one
   watch [--project P]                  live events, one line each, until Ctrl-C
+  rebuilds --exec CMD [--project P]    serve rebuild requests: run CMD (it writes the zip to
+                                       $COFFER_OUTPUT; $COFFER_VERSION_ID, $COFFER_PROJECT_ID and
+                                       $COFFER_PROMPT say what to build), upload it as the snapshot
   put <kind> <file.json>               store a JSON payload
   get <id>                             print an artifact's JSON payload
 

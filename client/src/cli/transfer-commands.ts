@@ -21,7 +21,7 @@ export async function push({ client, out, args, signal }: CommandContext) {
   const resume = args.values.resume ?? false;
   const keepIn = resume ? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'coffer', 'push') : undefined;
   const zipped = info.isDirectory() ? await zipDirectory(target, signal, { keepIn }) : null;
-  const pushed = false;
+  let pushed = false;
   try {
     if (zipped) out.note(`zipped ${zipped.files} files from ${target}`);
     const bar = progressBar(`push ${basename(resolve(target))}`);
@@ -34,6 +34,7 @@ export async function push({ client, out, args, signal }: CommandContext) {
       onProgress: (p) => bar.update(p.sentBytes, p.totalBytes),
     });
     bar.finish();
+    pushed = true;
     out.result(
       { version, artifact },
       () => `pushed version ${version.id} of ${projectId} (${formatBytes(artifact.sizeBytes)}, sha256 ${artifact.sha256})`,

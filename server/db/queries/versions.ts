@@ -86,3 +86,28 @@ export async function setPinned(db: DbOrTx, p: { tenantId: string; id: string; p
     .returning({ id: versions.id });
   return rows.length > 0;
 }
+
+/** Locks the version's row for the rest of the transaction: rebuild requests and snapshot swaps on one version queue. */
+export async function lockVersion(tx: Tx, p: { tenantId: string; id: string }): Promise<VersionView | undefined> {
+  const locked = await tx
+    .select({ id: versions.id })
+    .from(versions)
+    .where(and(eq(versions.tenantId, p.tenantId), eq(versions.id, p.id)))
+    .for('update');
+  return locked.length ? findVersion(tx, p) : undefined;
+}
+
+export async function setRebuildRequested(tx: Tx, p: { tenantId: string; id: string; at: Date }): Promise<void> {
+  await tx
+    .update(versions)
+    .set({ rebuildRequestedAt: p.at })
+    .where(and(eq(versions.tenantId, p.tenantId), eq(versions.id, p.id)));
+}
+
+/** Points the version at a new snapshot; the rebuild request it answers is done. */
+export async function attachSnapshot(tx: Tx, p: { tenantId: string; id: string; artifactId: string }): Promise<void> {
+  await tx
+    .update(versions)
+    .set({ snapshotArtifactId: p.artifactId, rebuildRequestedAt: null })
+    .where(and(eq(versions.tenantId, p.tenantId), eq(versions.id, p.id)));
+}

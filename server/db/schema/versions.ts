@@ -22,6 +22,8 @@ export const versions = pgTable(
     /** Deleting the snapshot artifact leaves the version, now without a snapshot. */
     snapshotArtifactId: uuid().references(() => artifacts.id, { onDelete: 'set null' }),
     pinned: boolean().notNull().default(false),
+    /** Set by version.requestRebuild while no snapshot answers it; cleared when a worker attaches one. */
+    rebuildRequestedAt: timestamp({ withTimezone: true }),
     /** Retries of `version.create` with the same key return the first version instead of a new one. */
     idempotencyKey: text(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),

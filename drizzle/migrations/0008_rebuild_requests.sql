@@ -1,0 +1,1 @@
+ALTER TABLE "versions" ADD COLUMN "rebuild_requested_at" timestamp with time zone;
