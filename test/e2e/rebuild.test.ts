@@ -106,7 +106,7 @@ describe.each(BACKENDS)('rebuild requests on %s', (backend) => {
       if (!download.available) throw new Error(download.message);
       expect(sha256(new Uint8Array(await (await fetch(download.downloadUrl)).arrayBuffer()))).toBe(sha256(expected));
       expect(await eventsOf(version.id, 'version_ready')).toHaveLength(1);
-      expect(built).toEqual([version.id]);
+      await expect.poll(() => built).toEqual([version.id]); // the worker's upload() returns after the version turned ready
     } finally {
       stop.abort();
       await serving;

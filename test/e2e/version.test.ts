@@ -131,6 +131,7 @@ describe.each(BACKENDS)('versions on %s', (backend) => {
       reason: 'no_snapshot',
       message: expect.any(String),
       canRebuild: true,
+      rebuildRequestedAt: null,
     });
 
     const bytes = randomBody(512);
