@@ -1,4 +1,3 @@
-import { snapshotKey } from '../../shared/keys.ts';
 import type { VersionStatus } from '../../shared/schemas/version.ts';
 import type { Tx } from '../db/index.ts';
 import * as q from '../db/queries/versions.ts';
@@ -7,7 +6,7 @@ import { CofferError, notFound } from '../errors.ts';
 import { appendEvent } from '../events/append.ts';
 import type { TenantScope } from '../tenant-scope.ts';
 import { createUpload } from './uploads.ts';
-import { present, versionStatus } from './versions.ts';
+import { present, snapshotUpload, versionStatus } from './versions.ts';
 
 /**
  * Rebuilds: a version without a usable snapshot (none, expired, or failed) can be built again
@@ -68,22 +67,10 @@ export async function uploadSnapshot(
   if (!before) throw notFound('version');
   refuseUnlessRebuildable(before, 'upload a snapshot');
   const { projectId, id: versionId } = before.version;
-  const created = await createUpload(
-    deps,
-    tenant,
-    {
-      kind: 'build_snapshot',
-      ...input.snapshot,
-      filename: `${projectId}-${versionId}.zip`,
-      storageKey: (artifactId) => snapshotKey({ tenantId: tenant.id, projectId, versionId, artifactId }),
-      projectId,
-      versionId,
-    },
-    async (tx, row) => {
-      refuseUnlessRebuildable(await lockOwn(tx, tenant.id, versionId), 'upload a snapshot');
-      await q.attachSnapshot(tx, { tenantId: tenant.id, id: versionId, artifactId: row.id });
-      return present(tx, tenant.id, (await q.findVersion(tx, { tenantId: tenant.id, id: versionId }))!);
-    },
-  );
+  const created = await createUpload(deps, tenant, snapshotUpload(tenant, { projectId, versionId }, input.snapshot), async (tx, row) => {
+    refuseUnlessRebuildable(await lockOwn(tx, tenant.id, versionId), 'upload a snapshot');
+    await q.attachSnapshot(tx, { tenantId: tenant.id, id: versionId, artifactId: row.id });
+    return present(tx, tenant.id, (await q.findVersion(tx, { tenantId: tenant.id, id: versionId }))!);
+  });
   return { version: created.extra, upload: created.upload, warnings: created.warnings };
 }

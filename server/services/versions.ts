@@ -10,7 +10,7 @@ import { CofferError, notFound } from '../errors.ts';
 import { appendEvent } from '../events/append.ts';
 import type { TenantScope } from '../tenant-scope.ts';
 import { byCreation, toPage } from './paging.ts';
-import { createUpload, PENDING_SHA256, resumePlan } from './uploads.ts';
+import { createUpload, PENDING_SHA256, resumePlan, type UploadTarget } from './uploads.ts';
 
 /** A `deleted` snapshot is on its way out (its row is removed next), so it counts as none. */
 const STATUS_BY_ARTIFACT = {
@@ -96,20 +96,26 @@ async function insertNew(deps: Deps, tenant: TenantScope, input: CreateVersionIn
     return { version, warnings: [] };
   }
   const { projectId } = input;
-  const created = await createUpload(
-    deps,
-    tenant,
-    {
-      kind: 'build_snapshot',
-      ...input.snapshot,
-      filename: `${projectId}-${versionId}.zip`,
-      storageKey: (artifactId) => snapshotKey({ tenantId: tenant.id, projectId, versionId, artifactId }),
-      projectId,
-      versionId,
-    },
-    (tx, row) => insertRows(deps, tx, tenant.id, { ...input, versionId, snapshotArtifactId: row.id }),
+  const created = await createUpload(deps, tenant, snapshotUpload(tenant, { projectId, versionId }, input.snapshot), (tx, row) =>
+    insertRows(deps, tx, tenant.id, { ...input, versionId, snapshotArtifactId: row.id }),
   );
   return { version: created.extra, upload: created.upload, warnings: created.warnings };
+}
+
+/** What a version's snapshot is uploaded as: its own artifact, key and download name. */
+export function snapshotUpload(
+  tenant: TenantScope,
+  { projectId, versionId }: { projectId: string; versionId: string },
+  snapshot: { sizeBytes: number; sha256?: string; contentType: string },
+): UploadTarget {
+  return {
+    kind: 'build_snapshot',
+    ...snapshot,
+    filename: `${projectId}-${versionId}.zip`,
+    storageKey: (artifactId) => snapshotKey({ tenantId: tenant.id, projectId, versionId, artifactId }),
+    projectId,
+    versionId,
+  };
 }
 
 type NewVersion = CreateVersionInput & { versionId: string; snapshotArtifactId: string | null };

@@ -1,26 +1,15 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildConsole } from '../../client/console/build.ts';
 import type { CofferClient } from '../../client/src/index.ts';
 import { createCofferClient } from '../../client/src/node.ts';
+import { launchChromium } from '../support/chromium.ts';
 import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
 import { putBytes, randomBody, sha256 } from '../support/upload.ts';
 
-/** Debian's Chromium, never a downloaded one; the flags keep it off this machine's closed network. */
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 /** `CONSOLE_SCREENSHOT=client/console/screenshot.png npm run test:browser` refreshes the README's picture. */
 const SCREENSHOT = process.env.CONSOLE_SCREENSHOT;
 
@@ -59,13 +48,7 @@ describe.each(BACKENDS)('the console in Chromium (%s)', (backend) => {
     await buildConsole(); // always the current source, whatever an earlier install built
     server = await startTestServer({ backend });
     profile = await mkdtemp(join(tmpdir(), 'coffer-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ARGS,
-      acceptDownloads: true,
-      viewport: { width: 1280, height: 600 },
-    });
+    context = await launchChromium(profile, { acceptDownloads: true, viewport: { width: 1280, height: 600 } });
     page = context.pages()[0] ?? (await context.newPage());
     // Script errors and CSP violations fail the test: the console must run under its own policy.
     page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));

@@ -1,24 +1,14 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page, type Route } from 'playwright-core';
+import type { BrowserContext, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildConsole } from '../../client/console/build.ts';
 import { MiB } from '../../shared/constants.ts';
+import { launchChromium } from '../support/chromium.ts';
 import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
 import { randomBody, sha256 } from '../support/upload.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 /** A part PUT's number, from its signed URL (…/uploads/<tenant>/<artifact>/<n>?…). */
 const partOf = (url: string) => Number(/\/uploads\/[^/]+\/[^/]+\/(\d+)\?/.exec(url)?.[1] ?? 0);
 
@@ -35,7 +25,7 @@ describe.each(BACKENDS)('uploading from the console (%s)', (backend) => {
     // S3: the bucket must let the console's origin PUT parts (fs: same origin, nothing to do).
     if (backend === 's3') await server.admin.storage.applyBucketCors.mutate({ origins: [server.url] });
     dir = await mkdtemp(join(tmpdir(), 'coffer-chromium-upload-'));
-    context = await chromium.launchPersistentContext(join(dir, 'profile'), { executablePath: CHROMIUM, headless: true, args: ARGS });
+    context = await launchChromium(join(dir, 'profile'));
     page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
   });
