@@ -1,4 +1,3 @@
-import type { VersionStatus } from '../../shared/schemas/version.ts';
 import type { Tx } from '../db/index.ts';
 import * as q from '../db/queries/versions.ts';
 import type { Deps } from '../deps.ts';
