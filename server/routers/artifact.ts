@@ -2,6 +2,8 @@ import {
   artifactIdInput,
   artifactSchema,
   deleteArtifactOutput,
+  deleteByEntityInput,
+  deleteByEntityOutput,
   downloadUrlOutput,
   getArtifactOutput,
   getDownloadUrlInput,
@@ -46,6 +48,11 @@ export const artifactRouter = router({
     .input(artifactIdInput)
     .output(deleteArtifactOutput)
     .mutation(({ ctx, input }) => artifacts.deleteArtifact(ctx.deps, ctx.tenant, input.id)),
+  /** Everything of one entity (a conversation, a record) the app deleted: objects, rows, events. */
+  deleteByEntity: writeProcedure
+    .input(deleteByEntityInput)
+    .output(deleteByEntityOutput)
+    .mutation(({ ctx, input }) => artifacts.deleteByEntity(ctx.deps, ctx.tenant, input)),
   getDownloadUrl: readProcedure
     .input(getDownloadUrlInput)
     .output(downloadUrlOutput)

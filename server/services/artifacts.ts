@@ -142,6 +142,42 @@ export async function deleteArtifact(deps: Deps, tenant: TenantScope, id: string
   }
 }
 
+/** Artifacts one deleteByEntity call deletes at once (each is its own guarded delete). */
+const ENTITY_DELETE_CONCURRENCY = 4;
+const ENTITY_PAGE = 100;
+
+/**
+ * Deletes all of an entity's artifacts, page by page, each through deleteArtifact (its guarded
+ * transition, bytes, row and event), so it is idempotent and safe beside other calls: an artifact
+ * deleted meanwhile by someone else is skipped, and an upload being verified right now is left
+ * alone and reported, as deleteArtifact would refuse it.
+ */
+export async function deleteByEntity(deps: Deps, tenant: TenantScope, input: { entityType: string; entityId: string }) {
+  let deleted = 0;
+  const inProgress: string[] = [];
+  let afterId: string | undefined;
+  for (;;) {
+    const ids = await tenant.run((tx) => q.entityArtifactIds(tx, { tenantId: tenant.id, ...input, afterId, limit: ENTITY_PAGE }));
+    if (ids.length === 0) break;
+    afterId = ids[ids.length - 1];
+    for (let i = 0; i < ids.length; i += ENTITY_DELETE_CONCURRENCY) {
+      await Promise.all(
+        ids.slice(i, i + ENTITY_DELETE_CONCURRENCY).map(async (id) => {
+          try {
+            await deleteArtifact(deps, tenant, id);
+            deleted++;
+          } catch (err) {
+            if (err instanceof CofferError && err.code === 'NOT_FOUND') return; // gone meanwhile: someone else deleted it
+            if (err instanceof CofferError && err.code === 'CONFLICT') return void inProgress.push(id);
+            throw err;
+          }
+        }),
+      );
+    }
+  }
+  return { deleted, inProgress };
+}
+
 export function downloadFilename(row: q.ArtifactRow): string {
   return row.filename ?? `${row.kind}-${row.id}.${extensionFor(row.contentType)}`;
 }

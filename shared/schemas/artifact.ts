@@ -62,6 +62,18 @@ export const listArtifactsOutput = z.object({ items: z.array(artifactSchema), ne
 
 export const deleteArtifactOutput = z.object({ id: z.uuid(), deleted: z.literal(true) });
 
+/** The app deleted the conversation, record or project these artifacts belong to. */
+export const deleteByEntityInput = z.object({
+  entityType: entityRefSchema.entityType.unwrap(),
+  entityId: entityRefSchema.entityId.unwrap(),
+});
+export const deleteByEntityOutput = z.object({
+  /** Artifacts this call deleted (a repeated call deletes what is left: 0 once all are gone). */
+  deleted: z.number().int(),
+  /** Uploads being verified right now, left alone: call again in a few seconds. */
+  inProgress: z.array(z.uuid()),
+});
+
 export const getDownloadUrlInput = z.object({ id: idSchema, expiresIn: expiresInSchema.optional() });
 
 export const downloadUrlOutput = z.object({

@@ -113,3 +113,24 @@ export async function listArtifacts(db: DbOrTx, p: ListArtifactsParams): Promise
     .orderBy(desc(artifacts.createdAt), desc(artifacts.id))
     .limit(p.limit);
 }
+
+/** One page of an entity's artifact ids (any status but deleted), by id. */
+export async function entityArtifactIds(
+  db: DbOrTx,
+  p: { tenantId: string; entityType: string; entityId: string; afterId?: string; limit: number },
+): Promise<string[]> {
+  const where: SQL[] = [
+    eq(artifacts.tenantId, p.tenantId),
+    eq(artifacts.entityType, p.entityType),
+    eq(artifacts.entityId, p.entityId),
+    ne(artifacts.status, 'deleted'),
+  ];
+  if (p.afterId) where.push(sql`${artifacts.id} > ${p.afterId}`);
+  const rows = await db
+    .select({ id: artifacts.id })
+    .from(artifacts)
+    .where(and(...where))
+    .orderBy(artifacts.id)
+    .limit(p.limit);
+  return rows.map((r) => r.id);
+}
