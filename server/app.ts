@@ -2,6 +2,7 @@ import websocket from '@fastify/websocket';
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
 import { getWSConnectionHandler, type WSSHandlerOptions } from '@trpc/server/adapters/ws';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { safeEqual } from './auth/key-format.ts';
 import { contextFactory } from './context.ts';
 import type { Deps } from './deps.ts';
 import { CofferError, toTRPCError } from './errors.ts';
@@ -12,6 +13,7 @@ import { answerClientError, answerInTrpcShape } from './http/trpc-errors.ts';
 import { gatedContext, gateSocket } from './http/ws-gate.ts';
 import { clientIp, createRequestGuards, recordClientIps, takeIpToken } from './limits/index.ts';
 import { loggerOptions, redactUrl } from './logger.ts';
+import { registryFor } from './metrics.ts';
 import { type AppRouter, appRouter } from './routers/_app.ts';
 import { checkHealth } from './services/health.ts';
 import { closeUploadVerifier } from './services/uploads.ts';
@@ -85,6 +87,20 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
     const route = `${req.method}:${redactUrl(req.url)}`;
     req.log.info(`Route ${route} not found`);
     return reply.code(404).send({ message: `Route ${route} not found`, error: 'Not Found', statusCode: 404 });
+  });
+
+  const metrics = registryFor(deps);
+  app.get('/metrics', async (req, reply) => {
+    try {
+      takeIpToken(guards, clientIp(req));
+    } catch {
+      return reply.code(429).header('retry-after', '60').send('rate limited\n');
+    }
+    const token = deps.config.metricsToken;
+    if (token && !safeEqual(req.headers.authorization ?? '', `Bearer ${token}`)) {
+      return reply.code(401).type('text/plain').send('/metrics needs Authorization: Bearer <COFFER_METRICS_TOKEN>\n');
+    }
+    return reply.type(metrics.contentType).send(await metrics.metrics());
   });
 
   app.get('/healthz', async (req, reply) => {

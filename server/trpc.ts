@@ -4,6 +4,7 @@ import type { ApiKeyScope } from '../shared/constants.ts';
 import type { Context } from './context.ts';
 import { CofferError, toTRPCError } from './errors.ts';
 import { acquireSubscription, releasingIterable, takeIpToken, takeKeyToken } from './limits/index.ts';
+import { requestDuration } from './metrics.ts';
 import { tenantScope } from './tenant-scope.ts';
 import { wireTransformer } from './ws-fanout.ts';
 
@@ -79,7 +80,16 @@ const capSubscriptions = t.middleware(async ({ ctx, type, signal, next }) => {
 const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> =>
   v != null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
 
-export const publicProcedure = t.procedure.use(mapErrors).use(rateLimit).use(capSubscriptions);
+/** Request duration by procedure and outcome (subscriptions last as long as they are open: not timed). */
+const measure = t.middleware(async ({ path, type, next }) => {
+  if (type === 'subscription') return next();
+  const end = requestDuration.startTimer({ procedure: path });
+  const result = await next();
+  end({ outcome: result.ok ? 'ok' : result.error.code });
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(measure).use(mapErrors).use(rateLimit).use(capSubscriptions);
 
 const requireTenant = t.middleware(({ ctx, next }) => {
   const p = ctx.principal;

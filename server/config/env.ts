@@ -75,6 +75,7 @@ export const envSchema = z.object({
   PORT: int(0).max(65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   COFFER_ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  COFFER_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   COFFER_SIGNING_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   COFFER_ALLOWED_KINDS: list.pipe(z.array(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/)).min(1)).default([...DEFAULT_KINDS]),
   COFFER_MAX_INLINE_BYTES: int(1).default(DEFAULT_MAX_INLINE_BYTES),

@@ -67,6 +67,8 @@ export interface Config {
   port: number;
   host: string;
   adminToken?: string;
+  /** Bearer token /metrics asks for; unset, /metrics is open (rate-limited per address like /healthz). */
+  metricsToken?: string;
   signingSecret?: string;
   allowedKinds: string[];
   limits: Limits;
@@ -137,6 +139,7 @@ function fromEnv(env: Env): Config {
     port: env.PORT,
     host: env.HOST,
     adminToken: env.COFFER_ADMIN_TOKEN,
+    metricsToken: env.COFFER_METRICS_TOKEN,
     signingSecret: env.COFFER_SIGNING_SECRET,
     allowedKinds: env.COFFER_ALLOWED_KINDS,
     limits: {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { NewCofferEvent } from '../../shared/schemas/events.ts';
 import { afterCommit, dbOf, type Tx, withCommit } from '../db/index.ts';
+import { eventsAppended } from '../metrics.ts';
 import { announcerOf } from './announcer.ts';
 
 /**
@@ -37,6 +38,7 @@ export async function appendEvents(tx: Tx, tenantId: string, news: NewCofferEven
     tx,
     `insert into events (tenant_id, type, artifact_id, project_id, version_id, data) values ${rows.join(', ')} returning id`,
     (r) => {
+      eventsAppended.inc(r.rows.length);
       for (const row of r.rows as Array<{ id: string }>) newest = Math.max(newest, Number(row.id));
     },
   );

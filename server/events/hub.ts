@@ -1,6 +1,7 @@
 import type { CofferEvent } from '../../shared/schemas/events.ts';
 import { type Db, type SystemDb, withSystem, withTenant } from '../db/index.ts';
 import { readSettledEvents, settledEventCursor, settledSince } from '../db/queries/events.ts';
+import { deliveryLag, eventsDelivered } from '../metrics.ts';
 import { registerAnnouncer } from './announcer.ts';
 import { rowToEvent } from './filter.ts';
 import type { EventPointer } from './notification.ts';
@@ -144,6 +145,9 @@ export function createEventHub(db: Db, systemDb: SystemDb, pubsub: PubSub, opts:
     }
     feed.cursor = upTo;
     for (const sink of feed.sinks) sink.push(batch, after, upTo);
+    eventsDelivered.inc(batch.length * feed.sinks.size);
+    const now = Date.now();
+    for (const e of batch) deliveryLag.observe((now - e.createdAt.getTime()) / 1000);
   }
 
   function announced(p: EventPointer): void {

@@ -5,6 +5,7 @@ import { type Db, withTenant } from '../db/index.ts';
 import { cleanupRuns } from '../db/schema/index.ts';
 import type { Deps } from '../deps.ts';
 import { appendEvent } from '../events/append.ts';
+import { cleanupRuns as cleanupRuns_ } from '../metrics.ts';
 import { existingTenants } from './queries.ts';
 
 const MAX_ERROR_MESSAGES = 20;
@@ -96,6 +97,7 @@ export async function finishRun(db: Db, p: { id: string; stats: RunStats; failed
     })
     .where(eq(cleanupRuns.id, p.id))
     .returning();
+  cleanupRuns_.inc({ job: row!.job, outcome: row!.status });
   return row!;
 }
 

@@ -1,6 +1,7 @@
 import type { NewCofferEvent } from '../../shared/schemas/events.ts';
 import * as q from '../db/queries/artifacts.ts';
 import { appendEvents } from '../events/append.ts';
+import { failureClass, uploadBytes, uploadFailures } from '../metrics.ts';
 import type { TenantScope } from '../tenant-scope.ts';
 
 export type Move = Omit<q.TransitionParams, 'tenantId'>;
@@ -22,6 +23,8 @@ export function moveArtifact(tenant: TenantScope, move: Move): Promise<q.Artifac
   return tenant.run(async (tx) => {
     const row = await q.transitionArtifact(tx, { ...move, tenantId: tenant.id });
     if (row) await appendEvents(tx, tenant.id, eventsOf(row));
+    if (row?.status === 'ready' && row.partSize !== null) uploadBytes.inc(row.sizeBytes);
+    if (row?.status === 'failed') uploadFailures.inc({ reason: failureClass(row.failureReason) });
     return row;
   });
 }

@@ -8,6 +8,7 @@ import * as q from '../db/queries/artifacts.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
 import { appendEvent } from '../events/append.ts';
+import { uploadVerifySeconds } from '../metrics.ts';
 import type { Storage } from '../storage/types.ts';
 import type { TenantScope } from '../tenant-scope.ts';
 import { removeArtifactBytes } from './artifact-bytes.ts';
@@ -378,6 +379,7 @@ async function verify(deps: Deps, tenant: TenantScope, leased: q.ArtifactRow, ex
  */
 class Lease {
   private at: Date;
+  private readonly started = performance.now();
   private readonly timer: NodeJS.Timeout;
   private readonly deps: Deps;
   private readonly tenant: TenantScope;
@@ -397,8 +399,17 @@ class Lease {
     if (moved) this.at = moved.updatedAt;
   }
 
-  finish(to: 'ready' | 'pending' | 'verifying', extra: { sha256?: string } = {}) {
-    return moveArtifact(this.tenant, { id: this.row.id, from: ['verifying'], to, leaseAt: this.at, now: this.deps.now(), ...extra });
+  async finish(to: 'ready' | 'pending' | 'verifying', extra: { sha256?: string } = {}) {
+    const moved = await moveArtifact(this.tenant, {
+      id: this.row.id,
+      from: ['verifying'],
+      to,
+      leaseAt: this.at,
+      now: this.deps.now(),
+      ...extra,
+    });
+    if (moved && to === 'ready') uploadVerifySeconds.observe((performance.now() - this.started) / 1000);
+    return moved;
   }
 
   /** verifying → failed; the bytes go with it, removed by this holder only. */
