@@ -9,6 +9,7 @@ import { CofferError, toTRPCError } from './errors.ts';
 import { bodyDeadline, capConnectionsPerAddress, connectionDeadlines } from './http/connections.ts';
 import { registerConsole } from './http/console.ts';
 import { registerFsRoutes } from './http/fs-routes.ts';
+import { restApi } from './http/rest.ts';
 import { answerClientError, answerInTrpcShape } from './http/trpc-errors.ts';
 import { gatedContext, gateSocket } from './http/ws-gate.ts';
 import { clientIp, createRequestGuards, recordClientIps, takeIpToken } from './limits/index.ts';
@@ -78,6 +79,13 @@ export async function buildApp(deps: Deps, opts: AppOptions = {}): Promise<Fasti
     });
   });
 
+  await app.register(
+    async (scope) => {
+      bodyDeadline(scope, deps.config.guards);
+      await scope.register(restApi(deps, guards));
+    },
+    { prefix: '/api/v1' },
+  );
   if (deps.storage instanceof FsStorage) registerFsRoutes(app, deps.storage, guards);
   registerConsole(app, deps.storage);
   app.addHook('onClose', () => closeUploadVerifier(deps.storage));
