@@ -98,7 +98,8 @@ export async function startTestServer(
       await app.close();
       await runtime.close();
       await system?.pool.end();
-      await rm(dataDir, { recursive: true, force: true });
+      // Retried: a request still in flight when the app closed may write a part a moment later.
+      await rm(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     },
   };
 }
