@@ -48,7 +48,12 @@ export async function putBytes(
   const signed = await signParts(client, id, plan, bytes, only);
   await Promise.all(
     signed.map(async (p) => {
-      const res = await putPart(p);
+      // A 5xx is retried, as S3 clients do (s3rver answers an occasional InternalError under load).
+      let res = await putPart(p);
+      for (let retry = 0; res.status >= 500 && retry < 3; retry++) {
+        await res.body?.cancel();
+        res = await putPart(p);
+      }
       if (!res.ok) throw new Error(`part ${p.partNumber} PUT ${res.status}: ${await res.text()}`);
     }),
   );
