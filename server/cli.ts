@@ -19,7 +19,9 @@ import { loadOrCreateSecrets } from './secrets.ts';
 const USAGE = `usage: npm run coffer-admin -- <command> [options]
 
   cleanup <${CLEANUP_JOBS.join('|')}> [--dry-run]   run a cleanup job now
-  usage [--tenant ID]                     stored bytes, objects and estimated cost per tenant
+  usage [--tenant ID]                     stored bytes, objects, quota and estimated cost per tenant
+  quota TENANT [--bytes N] [--objects N]  override a tenant's plan quota; N is a number (5GB, 200MiB),
+                                          'none' (no limit) or 'plan' (the plan's again)
   runs [--limit N]                        the latest cleanup runs
   apply-bucket-lifecycle                  put the bucket lifecycle rule (S3 backends)
   bucket-lifecycle                        show that rule without applying it
@@ -38,6 +40,31 @@ async function connect(url?: string): Promise<CofferClient> {
 }
 
 const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
+
+const UNIT_BYTES: Record<string, number> = {
+  '': 1,
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KIB: 2 ** 10,
+  MIB: 2 ** 20,
+  GIB: 2 ** 30,
+  TIB: 2 ** 40,
+};
+
+/** A quota option: `5GB`, `200MiB`, `1000`, `none` (no limit) or `plan`; absent, unchanged. */
+function limitArg(v: unknown): number | null | 'plan' | undefined {
+  if (v === undefined) return undefined;
+  const s = String(v).trim();
+  if (s === 'plan') return 'plan';
+  if (s === 'none') return null;
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(s);
+  const unit = m && UNIT_BYTES[m[2]!.toUpperCase()];
+  if (!m || !unit) throw new Error(`'${s}' is not a quota: give a number such as 5GB, 200MiB or 1000, or 'none' or 'plan'`);
+  return Math.round(Number(m[1]) * unit);
+}
 
 function printRuns(runs: CleanupRun[]): void {
   console.table(
@@ -81,12 +108,23 @@ async function run(
           name: t.name,
           plan: t.plan,
           objects: t.objects,
+          'object quota': t.quotaObjects ?? 'none',
           stored: mb(t.bytes),
+          quota: t.quotaBytes === null ? 'none' : mb(t.quotaBytes),
           'usd/month': t.estimateUsd,
           alert: t.alert,
         })),
       );
       return console.log(`total: ${u.total.objects} objects, ${mb(u.total.bytes)}, ~$${u.total.estimateUsd.toFixed(2)}/month`);
+    }
+    case 'quota': {
+      const tenantId = args[0];
+      if (!tenantId) throw new Error('quota needs a tenant id: coffer-admin quota TENANT --bytes 5GB');
+      const q = await client.admin.setQuota.mutate({ tenantId, bytes: limitArg(values.bytes), objects: limitArg(values.objects) });
+      const show = (max: number | null, used: number, fmt: (n: number) => string, src: string) =>
+        `${fmt(used)} of ${max === null ? 'no limit' : fmt(max)} (${src === 'tenant' ? 'set for this tenant' : `plan ${q.plan}`})`;
+      console.log(`bytes:   ${show(q.bytes, q.used.bytes, mb, q.source.bytes)}`);
+      return console.log(`objects: ${show(q.objects, q.used.objects, String, q.source.objects)}`);
     }
     case 'bucket-lifecycle':
       return console.log(JSON.stringify(await client.storage.bucketLifecycle.query(), null, 2));
@@ -117,6 +155,8 @@ async function main(): Promise<void> {
       limit: { type: 'string' },
       url: { type: 'string' },
       origin: { type: 'string', multiple: true },
+      bytes: { type: 'string' },
+      objects: { type: 'string' },
     },
   });
   const [command, ...args] = positionals;

@@ -10,6 +10,8 @@ export const COFFER_ERROR_CODES = {
   FORBIDDEN: 'FORBIDDEN',
   CONFLICT: 'CONFLICT',
   TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** The tenant's storage quota (bytes or objects) would be exceeded; nothing was stored. */
+  QUOTA_EXCEEDED: 'FORBIDDEN',
   CHECKSUM_MISMATCH: 'PRECONDITION_FAILED',
   SIZE_MISMATCH: 'PRECONDITION_FAILED',
   PRECONDITION: 'PRECONDITION_FAILED',

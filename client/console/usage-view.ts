@@ -26,6 +26,7 @@ function usageContent(u: Usage): Node[] {
       'Estimated monthly cost',
       `${usd(e.totalUsd)} (storage ${usd(e.storageUsd)}, class A ${usd(e.classAUsd)}, class B ${usd(e.classBUsd)}, egress ${usd(e.egressUsd)})`,
     ),
+    ...pair('Quota', quotaLine(u.quota)),
     ...pair('Operations, last 30 days', `${u.operations.classA} class A, ${u.operations.classB} class B`),
     ...pair('As of', time(u.asOf)),
   );
@@ -46,6 +47,16 @@ function usageContent(u: Usage): Node[] {
   );
   const method = h('p', { class: 'hint' }, `How operations are counted: ${u.operations.method}`);
   return [summary, ...(alert ? [alert] : []), byKind.table, byProject.table, method];
+}
+
+/** Pending uploads count: they reserve their size. */
+function quotaLine(q: Usage['quota']): string {
+  const bytes =
+    q.bytes === null
+      ? 'no byte limit'
+      : `${formatBytes(q.used.bytes)} of ${formatBytes(q.bytes)} (${formatBytes(q.remaining.bytes!)} left)`;
+  const objects = q.objects === null ? 'no object limit' : `${q.used.objects} of ${q.objects} objects`;
+  return `${bytes}; ${objects}; uploads in progress included`;
 }
 
 const pair = (term: string, value: string | Node) => [h('dt', {}, term), h('dd', {}, value)];

@@ -9,6 +9,7 @@ import {
   MiB,
 } from '../../shared/constants.ts';
 import { MAX_JSON_DEPTH } from '../../shared/wire-json.ts';
+import { quotasOverride } from './quotas.ts';
 import { retentionPolicyOverride } from './retention.ts';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -30,14 +31,15 @@ const list = z.string().transform((s) =>
 
 const money = z.coerce.number().min(0);
 
-const policyJson = z.string().transform((s, ctx) => {
-  try {
-    return JSON.parse(s) as unknown;
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be JSON, e.g. {"artifactTtlDays":{"free":{"*":30}}}' });
-    return z.NEVER;
-  }
-});
+const json = (example: string) =>
+  z.string().transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `must be JSON, e.g. ${example}` });
+      return z.NEVER;
+    }
+  });
 
 /** Only daily schedules: that is all the jobs need. */
 const schedule = z
@@ -121,7 +123,9 @@ export const envSchema = z.object({
   COFFER_MAX_CONNECTIONS_PER_ADDRESS: int(0).default(128),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** JSON merged over DEFAULT_POLICY (server/config/retention.ts), field by field. */
-  COFFER_RETENTION_POLICY: policyJson.pipe(retentionPolicyOverride).optional(),
+  COFFER_RETENTION_POLICY: json('{"artifactTtlDays":{"free":{"*":30}}}').pipe(retentionPolicyOverride).optional(),
+  /** JSON merged over DEFAULT_QUOTAS (server/config/quotas.ts), plan by plan; null is no limit. */
+  COFFER_QUOTAS: json('{"free":{"bytes":5000000000,"objects":null}}').pipe(quotasOverride).optional(),
   /** A daily cron expression `M H * * *` (UTC), or `off`: when the cleanup jobs run. */
   COFFER_CLEANUP_SCHEDULE: schedule.default({ minute: 0, hour: 3 }),
   COFFER_ORPHAN_GRACE_HOURS: z.coerce.number().min(0).default(24),

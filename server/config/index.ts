@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { describeZodError } from '../../shared/zod-issues.ts';
 import { type Env, envSchema } from './env.ts';
+import { DEFAULT_QUOTAS, mergeQuotas, type Quota } from './quotas.ts';
 import { DEFAULT_POLICY, mergePolicy, type RetentionPolicy } from './retention.ts';
 
 export type { Env } from './env.ts';
+export type { Quota } from './quotas.ts';
 
 export type StorageConfig =
   | {
@@ -72,6 +74,8 @@ export interface Config {
   signingSecret?: string;
   allowedKinds: string[];
   limits: Limits;
+  /** Storage quotas per plan (a tenant's own override is in its row). */
+  quotas: Record<string, Quota>;
   guards: GuardConfig;
   logLevel: Env['LOG_LEVEL'];
   lifecycle: LifecycleConfig;
@@ -157,6 +161,7 @@ function fromEnv(env: Env): Config {
         maxKeys: env.COFFER_MAX_METADATA_KEYS,
       },
     },
+    quotas: mergeQuotas(DEFAULT_QUOTAS, env.COFFER_QUOTAS),
     guards: {
       trustProxy: env.COFFER_TRUST_PROXY,
       ratePerMinute: env.COFFER_RATE_LIMIT_PER_MINUTE,

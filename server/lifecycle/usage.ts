@@ -4,6 +4,7 @@ import type { LifecycleConfig } from '../config/index.ts';
 import { type DbOrTx, withSystem } from '../db/index.ts';
 import { artifacts, tenants, usageAlerts } from '../db/schema/index.ts';
 import type { Deps } from '../deps.ts';
+import { effectiveQuota, quotaStatus } from '../services/quota.ts';
 import type { TenantScope } from '../tenant-scope.ts';
 import { lifecycleLog } from './log.ts';
 import { cutoff } from './queries.ts';
@@ -76,8 +77,9 @@ function add(map: Map<string, Bucket>, key: string, b: Bucket) {
 export async function tenantUsage(deps: Deps, tenant: TenantScope): Promise<Usage> {
   const now = deps.now();
   const { prices, costAlertUsd } = deps.config.lifecycle;
-  const { rows, ops } = await tenant.run(async (tx) => ({
+  const { rows, ops, quota } = await tenant.run(async (tx) => ({
     rows: await storedBy(tx, [tenant.id]),
+    quota: await quotaStatus(deps, tx, tenant.id),
     ops: (await opsBy(tx, { since: cutoff(now, WINDOW_DAYS), partSize: deps.config.limits.partSize, tenantIds: [tenant.id] }))[0] ?? {
       classA: 0,
       classB: 0,
@@ -105,6 +107,7 @@ export async function tenantUsage(deps: Deps, tenant: TenantScope): Promise<Usag
     prices,
     estimate,
     alert: { thresholdUsd: costAlertUsd, exceeded },
+    quota,
   };
 }
 
@@ -144,7 +147,9 @@ export async function adminUsage(deps: Deps, input: { tenantId?: string }) {
   const list = names.map((t) => {
     const b = perTenant.get(t.id) ?? { bytes: 0, objects: 0 };
     const estimateUsd = estimateCost(config.lifecycle.prices, b.bytes, opsOf.get(t.id) ?? { classA: 0, classB: 0 }).totalUsd;
-    return { tenantId: t.id, name: t.name, plan: t.plan, ...b, estimateUsd, alert: estimateUsd > config.lifecycle.costAlertUsd };
+    const quota = effectiveQuota(config, t);
+    const alert = estimateUsd > config.lifecycle.costAlertUsd;
+    return { tenantId: t.id, name: t.name, plan: t.plan, ...b, quotaBytes: quota.bytes, quotaObjects: quota.objects, estimateUsd, alert };
   });
   list.sort((a, b) => b.bytes - a.bytes);
   const total = list.reduce(

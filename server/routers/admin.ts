@@ -7,7 +7,9 @@ import {
   revokeApiKeyInput,
 } from '../../shared/schemas/admin.ts';
 import { adminListApiKeysInput, listApiKeysOutput, rotateApiKeyInput, rotateApiKeyOutput } from '../../shared/schemas/key.ts';
+import { quotaStatusSchema, setQuotaInput } from '../../shared/schemas/quota.ts';
 import * as keys from '../services/api-keys.ts';
+import { setQuota } from '../services/quota.ts';
 import { createTenant } from '../services/tenants.ts';
 import { adminProcedure, router } from '../trpc.ts';
 
@@ -34,4 +36,9 @@ export const adminRouter = router({
     .input(revokeApiKeyInput)
     .output(apiKeyInfoSchema)
     .mutation(({ ctx, input }) => keys.revokeAnyKey(ctx.deps, input.keyId)),
+  /** Overrides a tenant's plan quota, field by field; answers the quota now in force and its usage. */
+  setQuota: adminProcedure
+    .input(setQuotaInput)
+    .output(quotaStatusSchema)
+    .mutation(({ ctx, input }) => setQuota(ctx.deps, input)),
 });

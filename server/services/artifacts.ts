@@ -10,6 +10,7 @@ import { removeArtifactBytes } from './artifact-bytes.ts';
 import { moveArtifact, VERIFY_LEASE_MS } from './artifact-state.ts';
 import { assertMetadataLimits } from './metadata.ts';
 import { byCreation, toPage } from './paging.ts';
+import { assertWithinQuota } from './quota.ts';
 
 /** Drops server-only columns before an artifact leaves the service. */
 export function toArtifact(row: q.ArtifactRow) {
@@ -38,7 +39,7 @@ function requireReady(row: q.ArtifactRow): void {
 const sha256Hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /**
- * Stores a small JSON payload. The row is written `pending` before the object, and turned
+ * Stores a small JSON payload. The row is written `pending` (within the quota) before the object, and turned
  * `ready` only after the object is stored, so a crash or a storage failure can never leave a
  * `ready` row without bytes; a `pending` row left by a crash points the cleanup at the object.
  */
@@ -57,8 +58,8 @@ export async function putArtifact(deps: Deps, tenant: TenantScope, input: PutArt
   const now = deps.now();
   const contentType = input.contentType ?? 'application/json';
   const storageKey = artifactKey({ tenantId: tenant.id, kind: input.kind, id, contentType, at: now });
-  await tenant.run((tx) =>
-    q.insertArtifact(tx, {
+  await tenant.run(async (tx) => {
+    await q.insertArtifact(tx, {
       id,
       tenantId: tenant.id,
       kind: input.kind,
@@ -72,8 +73,9 @@ export async function putArtifact(deps: Deps, tenant: TenantScope, input: PutArt
       metadata: input.metadata ?? {},
       createdAt: now,
       updatedAt: now,
-    }),
-  );
+    });
+    await assertWithinQuota(deps, tx, tenant.id, body.length);
+  });
   try {
     await deps.storage.put(storageKey, body, { contentType, contentLength: body.length });
   } catch (err) {

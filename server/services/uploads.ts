@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GiB, MAX_PARTS, MiB } from '../../shared/constants.ts';
+import { MAX_PARTS, MiB } from '../../shared/constants.ts';
 import { artifactKey, partKey, stagingPrefix } from '../../shared/keys.ts';
 import type { CompleteUploadInput, CreateUploadInput, UploadPlan } from '../../shared/schemas/upload.ts';
+import { formatBytes } from '../../shared/sizes.ts';
 import { type Tx, withTenant } from '../db/index.ts';
 import * as q from '../db/queries/artifacts.ts';
 import type { Deps } from '../deps.ts';
@@ -15,6 +16,7 @@ import { removeArtifactBytes } from './artifact-bytes.ts';
 import { moveArtifact, VERIFY_LEASE_MS } from './artifact-state.ts';
 import { assertKind, getRow, toArtifact } from './artifacts.ts';
 import { assertMetadataLimits } from './metadata.ts';
+import { assertWithinQuota } from './quota.ts';
 import { MissingParts, partCount, partSizeOf, type UploadRef, UploadVerifier } from './upload-verifier.ts';
 
 /**
@@ -36,10 +38,6 @@ export interface UploadTarget extends CreateUploadInput {
 function partPlan(sizeBytes: number, preferred: number): { partSize: number; partCount: number } {
   const partSize = Math.max(preferred, Math.ceil(sizeBytes / MAX_PARTS / MiB) * MiB);
   return { partSize, partCount: partCount({ sizeBytes, partSize }) };
-}
-
-function humanSize(n: number): string {
-  return n >= GiB ? `${(n / GiB).toFixed(2)} GiB` : `${(n / MiB).toFixed(1)} MiB`;
 }
 
 /** One verifier per storage backend, per instance (see UploadVerifier). */
@@ -80,7 +78,8 @@ const refOf = (row: q.ArtifactRow): UploadRef => ({ ...row, partSize: row.partSi
 
 /**
  * Starts a direct-to-storage upload: refuses oversized ones before a byte moves, opens the
- * upload's staging area, then records a `pending` artifact with its part plan. `withinTx` lets a
+ * upload's staging area, then records a `pending` artifact with its part plan, which reserves
+ * its size against the tenant's quota (refused over it, and the staging area discarded). `withinTx` lets a
  * caller (versions, diff packs) write its own rows in the same transaction as the artifact row.
  */
 export async function createUpload<T = undefined>(
@@ -109,7 +108,7 @@ export async function createUpload<T = undefined>(
   const warnings: string[] = [];
   const oversize = target.sizeBytes >= limits.warnUploadBytes;
   if (oversize) {
-    warnings.push(`artifact is ${humanSize(target.sizeBytes)}, at or above the ${humanSize(limits.warnUploadBytes)} warning size`);
+    warnings.push(`artifact is ${formatBytes(target.sizeBytes)}, at or above the ${formatBytes(limits.warnUploadBytes)} warning size`);
   }
   try {
     const { row, extra } = await tenant.run(async (tx) => {
@@ -132,6 +131,7 @@ export async function createUpload<T = undefined>(
         createdAt: now,
         updatedAt: now,
       });
+      await assertWithinQuota(deps, tx, tenant.id, target.sizeBytes);
       // Rows before events, here and in callers: see server/events/append.ts.
       const extra = withinTx ? await withinTx(tx, row) : (undefined as T);
       if (oversize) {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { idSchema } from './common.ts';
+import { quotaStatusSchema } from './quota.ts';
 
 /** The cleanup jobs, in the order the daily schedule runs them. */
 export const CLEANUP_JOBS = ['stale-uploads', 'retention', 'orphan-diff-packs', 'orphan-objects', 'event-log'] as const;
@@ -70,12 +71,25 @@ export const usageOutput = z.object({
   prices: z.object({ storageGbMonth: z.number(), classAPerMillion: z.number(), classBPerMillion: z.number(), egressGb: z.number() }),
   estimate,
   alert: z.object({ thresholdUsd: z.number(), exceeded: z.boolean() }),
+  /** The storage quota, what counts against it (pending uploads too: they reserve their size) and what is left. */
+  quota: quotaStatusSchema,
 });
 export type Usage = z.infer<typeof usageOutput>;
 
 export const adminUsageInput = z.object({ tenantId: idSchema.optional() }).default({});
 export const adminUsageOutput = z.object({
-  tenants: z.array(bucket.extend({ tenantId: z.uuid(), name: z.string(), plan: z.string(), estimateUsd: z.number(), alert: z.boolean() })),
+  tenants: z.array(
+    bucket.extend({
+      tenantId: z.uuid(),
+      name: z.string(),
+      plan: z.string(),
+      /** The tenant's quota (its plan's, or the admin's override); null: no limit. */
+      quotaBytes: z.number().int().nullable(),
+      quotaObjects: z.number().int().nullable(),
+      estimateUsd: z.number(),
+      alert: z.boolean(),
+    }),
+  ),
   total: bucket.extend({ estimateUsd: z.number() }),
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes } from '../../client/src/cli/output.ts';
 import { progressBar } from '../../client/src/cli/progress.ts';
+import { formatBytes } from '../../shared/sizes.ts';
 
 const fakeStream = (isTTY: boolean) => {
   const writes: string[] = [];

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
+import { formatBytes } from '../../../shared/sizes.ts';
 import type { CofferEvent } from '../wire.ts';
 import type { CommandContext } from './context.ts';
-import { formatBytes, table, UsageError } from './output.ts';
+import { table, UsageError } from './output.ts';
 import { rebuilds } from './rebuild-command.ts';
 import { pull, push } from './transfer-commands.ts';
 

@@ -23,14 +23,6 @@ export function createOut(
   };
 }
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-export function formatBytes(n: number): string {
-  let i = 0;
-  let v = n;
-  for (; v >= 1024 && i < UNITS.length - 1; i++) v /= 1024;
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${UNITS[i]}`;
-}
-
 /** Left-aligned columns, for lists a person reads. */
 export function table(rows: string[][]): string {
   if (rows.length === 0) return '(none)';

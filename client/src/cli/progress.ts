@@ -1,4 +1,4 @@
-import { formatBytes } from './output.ts';
+import { formatBytes } from '../../../shared/sizes.ts';
 
 export interface Progress {
   update(done: number, total: number): void;

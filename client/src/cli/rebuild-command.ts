@@ -2,10 +2,11 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { formatBytes } from '../../../shared/sizes.ts';
 import { isCofferError } from '../index.ts';
 import type { CofferEvent } from '../wire.ts';
 import type { CommandContext } from './context.ts';
-import { formatBytes, UsageError } from './output.ts';
+import { UsageError } from './output.ts';
 
 type RebuildRequest = Extract<CofferEvent, { type: 'rebuild_requested' }>;
 

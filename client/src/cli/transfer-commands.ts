@@ -1,8 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import { formatBytes } from '../../../shared/sizes.ts';
 import type { CommandContext } from './context.ts';
-import { formatBytes, UsageError } from './output.ts';
+import { UsageError } from './output.ts';
 import { progressBar } from './progress.ts';
 import { zipDirectory } from './zip.ts';
 
