@@ -50,6 +50,41 @@ describe.each(BACKENDS)('REST /api/v1 (%s)', (backend) => {
     expect(await res.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
   });
 
+  it("answers 403 naming the missing scope to a read-only key's writes, and writes nothing", async () => {
+    const { client, tenantId } = await server.newTenant('rest read-only');
+    const readOnly = (await server.admin.admin.createApiKey.mutate({ tenantId, name: 'ro', scopes: ['read'] })).key;
+    const res = await api('/artifacts', { key: readOnly, method: 'POST', body: JSON.stringify({ kind: 'agent_trace', payload: {} }) });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining("lacks the 'write' scope") });
+    expect((await client.artifact.list.query({})).items).toHaveLength(0);
+    expect((await api('/artifacts', { key: readOnly })).status).toBe(200);
+  });
+
+  it('pins a version and aborts an upload', async () => {
+    const created = await api('/versions', {
+      method: 'POST',
+      body: JSON.stringify({ projectId: 'rest-site', source: 'manual', message: 'm' }),
+    });
+    const { version } = (await created.json()) as { version: { id: string } };
+    const pin = await api(`/versions/${version.id}/pin`, { method: 'POST', body: JSON.stringify({ pinned: true }) });
+    expect(pin.status).toBe(200);
+    expect(await (await api(`/versions/${version.id}`)).json()).toMatchObject({ id: version.id, pinned: true });
+    const sha = 'a'.repeat(64);
+    const up = await api('/uploads', {
+      method: 'POST',
+      body: JSON.stringify({ kind: 'attachment', contentType: 'text/plain', sizeBytes: 3, sha256: sha }),
+    });
+    const { artifact } = (await up.json()) as { artifact: { id: string } };
+    expect((await api(`/uploads/${artifact.id}/abort`, { method: 'POST' })).status).toBe(200);
+    // Signing a part of the aborted upload (valid input: md5 of "abc") is refused for what happened to it.
+    const again = await api(`/uploads/${artifact.id}/sign-parts`, {
+      method: 'POST',
+      body: JSON.stringify({ parts: [{ partNumber: 1, md5: 'kAFQmDzST7DWlj99KOF/cg==' }] }),
+    });
+    expect([404, 412]).toContain(again.status);
+    expect(((await again.json()) as { message: string }).message).toMatch(/not found|aborted/);
+  });
+
   it('answers 404 JSON for an unknown route', async () => {
     const res = await api('/nope');
     expect(res.status).toBe(404);
@@ -68,6 +103,27 @@ describe.each(BACKENDS)('REST /api/v1 (%s)', (backend) => {
     expect(list.items.map((a) => a.id)).toContain(id);
     expect((await api(`/artifacts/${id}`, { method: 'DELETE' })).status).toBe(200);
     expect((await api(`/artifacts/${id}/info`)).status).toBe(404);
+  });
+
+  it('rate-limits REST calls like tRPC ones, with Retry-After', async () => {
+    const limited = await startTestServer({ backend, env: { COFFER_RATE_LIMIT_PER_MINUTE: '5' } });
+    try {
+      const k = (await limited.newTenant('rest limited')).apiKey;
+      const statuses: number[] = [];
+      let retryAfter: string | null = null;
+      for (let i = 0; i < 12; i++) {
+        const res = await fetch(`${limited.url}/api/v1/artifacts`, { headers: { authorization: `Bearer ${k}` } });
+        statuses.push(res.status);
+        if (res.status === 429) {
+          retryAfter = res.headers.get('retry-after');
+          expect(await res.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS', cofferCode: 'RATE_LIMITED' });
+        }
+      }
+      expect(statuses).toContain(429);
+      expect(Number(retryAfter)).toBeGreaterThan(0);
+    } finally {
+      await limited.close();
+    }
   });
 
   it('serves health listing which settings are present, and the OpenAPI document', async () => {
