@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { artifactKey, extensionFor } from '../../shared/keys.ts';
 import type { ListArtifactsInput, PutArtifactInput } from '../../shared/schemas/artifact.ts';
+import { commitWithoutFlush } from '../db/index.ts';
 import * as q from '../db/queries/artifacts.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
@@ -75,6 +76,9 @@ export async function putArtifact(deps: Deps, tenant: TenantScope, input: PutArt
       updatedAt: now,
     });
     await assertWithinQuota(deps, tx, tenant.id, body.length);
+    // Safe to lose in a database crash: the caller is answered only after the synchronous move to
+    // ready below, which makes this durable too (the WAL is flushed in order).
+    commitWithoutFlush(tx);
   });
   try {
     await deps.storage.put(storageKey, body, { contentType, contentLength: body.length });

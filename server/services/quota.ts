@@ -13,7 +13,10 @@ type State = NonNullable<Awaited<ReturnType<typeof tenantQuotaState>>>;
  * 0009): every artifact that holds or will hold bytes, pending uploads at their declared size.
  * This file owns what a quota is and the one check: after a new artifact row is inserted, in the
  * same transaction. The trigger's row lock makes the next insert of the tenant wait for this
- * transaction, so two concurrent uploads cannot both fit into the same remaining space.
+ * transaction, so two concurrent uploads cannot both fit into the same remaining space. That lock
+ * is held until COMMIT, so the hot inserts (artifact.put, a plain createUpload) commit without
+ * waiting for the disk flush (commitWithoutFlush), or one tenant's writes would queue one flush
+ * at a time.
  */
 /** The plan's quota (plans COFFER_QUOTAS does not name have none) with the tenant's override over it. */
 export function effectiveQuota(config: Config, t: { plan: string; quota: TenantRow['quota'] }): Quota {

@@ -4,7 +4,7 @@ import { MAX_PARTS, MiB } from '../../shared/constants.ts';
 import { artifactKey, partKey, stagingPrefix } from '../../shared/keys.ts';
 import type { CompleteUploadInput, CreateUploadInput, UploadPlan } from '../../shared/schemas/upload.ts';
 import { formatBytes } from '../../shared/sizes.ts';
-import { type Tx, withTenant } from '../db/index.ts';
+import { commitWithoutFlush, type Tx, withTenant } from '../db/index.ts';
 import * as q from '../db/queries/artifacts.ts';
 import type { Deps } from '../deps.ts';
 import { CofferError, notFound } from '../errors.ts';
@@ -132,6 +132,9 @@ export async function createUpload<T = undefined>(
         updatedAt: now,
       });
       await assertWithinQuota(deps, tx, tenant.id, target.sizeBytes);
+      // A plain upload lost in a database crash costs its client a restart (its next call answers
+      // NOT_FOUND), as an expired one does. Callers' own rows (versions, diff packs) keep the flush.
+      if (!withinTx) commitWithoutFlush(tx);
       // Rows before events, here and in callers: see server/events/append.ts.
       const extra = withinTx ? await withinTx(tx, row) : (undefined as T);
       if (oversize) {
