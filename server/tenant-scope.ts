@@ -1,5 +1,5 @@
 import type { ApiKeyScope } from '../shared/constants.ts';
-import { type Db, type Tx, withTenant } from './db/index.ts';
+import { type Db, type Tx, type TxSettings, withTenant } from './db/index.ts';
 
 /**
  * The tenant a call acts for, as services, jobs and event streams see it. Built from a verified
@@ -11,10 +11,10 @@ export interface TenantScope {
   keyId: string;
   /** What the key may do; services rarely need it (key.create checks it grants no more). */
   scopes: ApiKeyScope[];
-  /** Runs work in one transaction bound to this tenant (row-level security applies). */
-  run<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Runs work in one transaction bound to this tenant (row-level security applies), starting with `settings`. */
+  run<T>(fn: (tx: Tx) => Promise<T>, settings?: TxSettings): Promise<T>;
 }
 
 export function tenantScope(db: Db, p: { tenantId: string; keyId: string; scopes: ApiKeyScope[] }): TenantScope {
-  return { id: p.tenantId, keyId: p.keyId, scopes: p.scopes, run: (fn) => withTenant(db, p.tenantId, fn) };
+  return { id: p.tenantId, keyId: p.keyId, scopes: p.scopes, run: (fn, settings) => withTenant(db, p.tenantId, fn, settings) };
 }

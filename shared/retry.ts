@@ -13,8 +13,11 @@ export function backoffMs(attempt: number, opts: { baseMs: number; maxMs: number
  * DrizzleQueryError around pg's error, fetch's TypeError around the socket's), so the code that
  * says what happened may sit a few causes down. Bounded, in case of a cycle.
  */
-export function* causeChain(err: unknown, maxDepth = 5): Generator<{ code?: unknown; message?: unknown; constraint?: unknown }> {
+export function* causeChain(
+  err: unknown,
+  maxDepth = 5,
+): Generator<{ code?: unknown; message?: unknown; constraint?: unknown; detail?: unknown }> {
   for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < maxDepth; e = (e as { cause?: unknown }).cause, depth++) {
-    yield e as { code?: unknown; message?: unknown; constraint?: unknown };
+    yield e as { code?: unknown; message?: unknown; constraint?: unknown; detail?: unknown };
   }
 }

@@ -91,13 +91,19 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
  * Every tenant-scoped read and write goes through here, so row-level security policies and
  * events written in the same transaction apply without touching the queries.
  */
-export function withTenant<T>(db: Db, tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+export function withTenant<T>(db: Db, tenantId: string, fn: (tx: Tx) => Promise<T>, settings?: TxSettings): Promise<T> {
   if (systemDbs.has(db)) throw new Error('withTenant needs the service pool, not the system pool');
   // The id goes into the statement text so BEGIN and the binding share one round trip (the simple
   // query protocol takes no parameters); it is a UUID, checked here, so it cannot carry SQL.
   if (!UUID_RE.test(tenantId)) throw new Error('withTenant: the tenant id is not a UUID');
-  return inTransaction(db, `begin; select set_config('app.tenant_id', '${tenantId}', true)`, fn);
+  const more = Object.entries(settings ?? {}).map(
+    ([name, value]) => `, set_config(${pg.escapeLiteral(name)}, ${pg.escapeLiteral(value)}, true)`,
+  );
+  return inTransaction(db, `begin; select set_config('app.tenant_id', '${tenantId}', true)${more.join('')}`, fn);
 }
+
+/** Transaction-local settings a tenant transaction starts with (e.g. coffer.plan_quotas, server/services/quota.ts). */
+export type TxSettings = Readonly<Record<string, string>>;
 
 /**
  * The narrow way past row-level security, for the paths that must cross tenants or run before a

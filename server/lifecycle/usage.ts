@@ -2,9 +2,10 @@ import { and, count, eq, gt, inArray, sql, sum } from 'drizzle-orm';
 import type { Usage } from '../../shared/schemas/lifecycle.ts';
 import type { LifecycleConfig } from '../config/index.ts';
 import { type DbOrTx, withSystem } from '../db/index.ts';
+import { limitColumns } from '../db/queries/tenants.ts';
 import { artifacts, tenants, usageAlerts } from '../db/schema/index.ts';
 import type { Deps } from '../deps.ts';
-import { effectiveQuota, quotaStatus } from '../services/quota.ts';
+import { plansOf, quotaStatus } from '../services/quota.ts';
 import type { TenantScope } from '../tenant-scope.ts';
 import { lifecycleLog } from './log.ts';
 import { cutoff } from './queries.ts';
@@ -137,7 +138,7 @@ export async function adminUsage(deps: Deps, input: { tenantId?: string }) {
     stored: await storedBy(tx, ids),
     ops: await opsBy(tx, { since: cutoff(deps.now(), WINDOW_DAYS), partSize: config.limits.partSize, tenantIds: ids }),
     names: await tx
-      .select()
+      .select({ id: tenants.id, name: tenants.name, plan: tenants.plan, ...limitColumns(plansOf(config)) })
       .from(tenants)
       .where(ids ? inArray(tenants.id, ids) : undefined),
   }));
@@ -147,9 +148,8 @@ export async function adminUsage(deps: Deps, input: { tenantId?: string }) {
   const list = names.map((t) => {
     const b = perTenant.get(t.id) ?? { bytes: 0, objects: 0 };
     const estimateUsd = estimateCost(config.lifecycle.prices, b.bytes, opsOf.get(t.id) ?? { classA: 0, classB: 0 }).totalUsd;
-    const quota = effectiveQuota(config, t);
     const alert = estimateUsd > config.lifecycle.costAlertUsd;
-    return { tenantId: t.id, name: t.name, plan: t.plan, ...b, quotaBytes: quota.bytes, quotaObjects: quota.objects, estimateUsd, alert };
+    return { tenantId: t.id, name: t.name, plan: t.plan, ...b, quotaBytes: t.maxBytes, quotaObjects: t.maxObjects, estimateUsd, alert };
   });
   list.sort((a, b) => b.bytes - a.bytes);
   const total = list.reduce(

@@ -11,7 +11,7 @@ import { removeArtifactBytes } from './artifact-bytes.ts';
 import { moveArtifact, VERIFY_LEASE_MS } from './artifact-state.ts';
 import { assertMetadataLimits } from './metadata.ts';
 import { byCreation, toPage } from './paging.ts';
-import { assertWithinQuota } from './quota.ts';
+import { quotaSettings } from './quota.ts';
 
 /** Drops server-only columns before an artifact leaves the service. */
 export function toArtifact(row: q.ArtifactRow) {
@@ -75,11 +75,10 @@ export async function putArtifact(deps: Deps, tenant: TenantScope, input: PutArt
       createdAt: now,
       updatedAt: now,
     });
-    await assertWithinQuota(deps, tx, tenant.id, body.length);
     // Safe to lose in a database crash: the caller is answered only after the synchronous move to
     // ready below, which makes this durable too (the WAL is flushed in order).
     commitWithoutFlush(tx);
-  });
+  }, quotaSettings(deps.config));
   try {
     await deps.storage.put(storageKey, body, { contentType, contentLength: body.length });
   } catch (err) {

@@ -16,7 +16,7 @@ import { removeArtifactBytes } from './artifact-bytes.ts';
 import { moveArtifact, VERIFY_LEASE_MS } from './artifact-state.ts';
 import { assertKind, getRow, toArtifact } from './artifacts.ts';
 import { assertMetadataLimits } from './metadata.ts';
-import { assertWithinQuota } from './quota.ts';
+import { quotaSettings } from './quota.ts';
 import { MissingParts, partCount, partSizeOf, type UploadRef, UploadVerifier } from './upload-verifier.ts';
 
 /**
@@ -131,7 +131,6 @@ export async function createUpload<T = undefined>(
         createdAt: now,
         updatedAt: now,
       });
-      await assertWithinQuota(deps, tx, tenant.id, target.sizeBytes);
       // A plain upload lost in a database crash costs its client a restart (its next call answers
       // NOT_FOUND), as an expired one does. Callers' own rows (versions, diff packs) keep the flush.
       if (!withinTx) commitWithoutFlush(tx);
@@ -152,7 +151,7 @@ export async function createUpload<T = undefined>(
         });
       }
       return { row, extra };
-    });
+    }, quotaSettings(deps.config));
     return { artifact: toArtifact(row), upload: planOf(deps, row), warnings, extra };
   } catch (err) {
     await deps.storage.discardStaging(staging).catch(() => {});

@@ -14,18 +14,32 @@ export async function findTenant(db: DbOrTx, id: string): Promise<TenantRow | un
   return row;
 }
 
-/** A tenant's plan, quota override and what counts against its quota, in one read. */
-export async function tenantQuotaState(db: DbOrTx, id: string) {
+/**
+ * A tenant's limits (null: none) under the plan table `plans` (COFFER_QUOTAS as JSON), by the
+ * database's coffer_limit, the rule the quota trigger enforces (migration 0009).
+ */
+export const limitColumns = (plans: string) => ({
+  maxBytes: sql<number | null>`coffer_limit('bytes', ${tenants.plan}, ${tenants.quota}, ${plans}::jsonb)`.mapWith((v) =>
+    v === null ? null : Number(v),
+  ),
+  maxObjects: sql<number | null>`coffer_limit('objects', ${tenants.plan}, ${tenants.quota}, ${plans}::jsonb)`.mapWith((v) =>
+    v === null ? null : Number(v),
+  ),
+});
+
+/** A tenant's plan, limits, which of them are its own, and what counts against them, in one read. */
+export async function tenantQuotaState(db: DbOrTx, p: { id: string; plans: string }) {
   const [row] = await db
     .select({
       plan: tenants.plan,
+      ...limitColumns(p.plans),
       override: tenants.quota,
       bytes: sql<number>`coalesce(${tenantUsage.bytes}, 0)`.mapWith(Number),
       objects: sql<number>`coalesce(${tenantUsage.objects}, 0)`.mapWith(Number),
     })
     .from(tenants)
     .leftJoin(tenantUsage, eq(tenantUsage.tenantId, tenants.id))
-    .where(eq(tenants.id, id));
+    .where(eq(tenants.id, p.id));
   return row;
 }
 
