@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, createSystemDb, type Db, type SystemDb, withSystem, withTenant } from '../../server/db/index.ts';
 import { APP_ROLE } from '../../server/db/roles.ts';
-import { apiKeys, artifacts, events, tenants } from '../../server/db/schema/index.ts';
+import { apiKeys, artifacts, events, tenants, tenantUsage } from '../../server/db/schema/index.ts';
 
 /**
  * Row-level security (migration 0004_rls): one missing `where tenant_id = ...` must not become a
@@ -28,6 +28,9 @@ const artifactRow = (tenantId: string) => ({
   status: 'ready' as const,
 });
 
+/** Tenant transactions that insert artifacts pass the plan table the quota trigger reads; none here. */
+const NO_QUOTAS = { 'coffer.plan_quotas': '{}' };
+
 beforeAll(async () => {
   ({ db, pool } = createDb(inject('databaseRoles').app, { max: 3 }));
   ({ db: systemDb, pool: systemPool } = createSystemDb(inject('databaseRoles').system));
@@ -38,8 +41,8 @@ beforeAll(async () => {
       .returning({ id: tenants.id });
     return rows.map((r) => r.id) as [string, string];
   });
-  await withTenant(db, a, (tx) => tx.insert(artifacts).values([artifactRow(a), artifactRow(a)]));
-  await withTenant(db, b, (tx) => tx.insert(artifacts).values(artifactRow(b)));
+  await withTenant(db, a, (tx) => tx.insert(artifacts).values([artifactRow(a), artifactRow(a)]), NO_QUOTAS);
+  await withTenant(db, b, (tx) => tx.insert(artifacts).values(artifactRow(b)), NO_QUOTAS);
 });
 afterAll(async () => {
   await withSystem(systemDb, (tx) => tx.delete(tenants).where(sql`${tenants.id} in (${a}, ${b})`)).catch(() => {});
@@ -60,12 +63,18 @@ describe('row-level security', () => {
       await withTenant(db, b, (tx) => tx.update(artifacts).set({ filename: 'x' }).where(eq(artifacts.id, aRow!.id)).returning()),
     ).toEqual([]);
     expect(await withTenant(db, b, (tx) => tx.delete(artifacts).where(eq(artifacts.id, aRow!.id)).returning())).toEqual([]);
-    // A tenant reads its own tenants row only.
+    // A tenant reads its own tenants row only, and its own usage.
     expect((await withTenant(db, b, (tx) => tx.select().from(tenants))).map((t) => t.id)).toEqual([b]);
+    expect(await withTenant(db, b, (tx) => tx.select().from(tenantUsage))).toEqual([{ tenantId: b, bytes: 1, objects: 1 }]);
+  });
+
+  it('refuses a tenant transaction that stores an artifact without the plan quotas the quota check needs', async () => {
+    const insert = withTenant(db, b, (tx) => tx.insert(artifacts).values(artifactRow(b)));
+    await expect(insert).rejects.toMatchObject({ cause: { message: expect.stringMatching(/must set coffer.plan_quotas/) } });
   });
 
   it("refuses to write another tenant's rows from a tenant's transaction (WITH CHECK)", async () => {
-    const insert = withTenant(db, b, (tx) => tx.insert(artifacts).values(artifactRow(a)));
+    const insert = withTenant(db, b, (tx) => tx.insert(artifacts).values(artifactRow(a)), NO_QUOTAS);
     await expect(insert).rejects.toMatchObject({ cause: { code: '42501' } }); // new row violates row-level security policy
     const event = withTenant(db, b, (tx) => tx.insert(events).values({ tenantId: a, type: 'x', data: {} }));
     await expect(event).rejects.toMatchObject({ cause: { code: '42501' } });
