@@ -25,7 +25,7 @@ beforeAll(async () => {
   storage = switchableStorage(stall.url);
   server = await startTestServer({
     storage: (real) => storage.wrap(real),
-    env: { COFFER_MULTIPART_THRESHOLD: String(5 * 1024 * 1024), COFFER_PART_SIZE: String(5 * 1024 * 1024) },
+    env: { COFFER_PART_SIZE: String(5 * 1024 * 1024) },
   });
   admin = new pg.Client({ connectionString: inject('databaseUrl') });
   watcher = new pg.Client({ connectionString: inject('databaseUrl') });

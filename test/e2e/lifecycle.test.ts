@@ -17,7 +17,6 @@ import { putBytes, randomBody, sha256 } from '../support/upload.ts';
 /** Premium drops the "recent" rule, so a project keeps exactly latest, pinned, month and year firsts. */
 const env = {
   COFFER_RETENTION_POLICY: JSON.stringify({ snapshotsByPlan: { premium: { regularDays: 0 } } }),
-  COFFER_MULTIPART_THRESHOLD: String(5 * MiB),
   COFFER_PART_SIZE: String(5 * MiB),
 };
 const HOUR = 60 * 60 * 1000;

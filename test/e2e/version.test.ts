@@ -5,7 +5,7 @@ import { expectTrpcError } from '../support/expect-error.ts';
 import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
 import { putBytes, randomBody, sha256 } from '../support/upload.ts';
 
-const env = { COFFER_MULTIPART_THRESHOLD: String(5 * MiB), COFFER_PART_SIZE: String(5 * MiB), COFFER_WARN_UPLOAD_BYTES: String(4 * MiB) };
+const env = { COFFER_PART_SIZE: String(5 * MiB), COFFER_WARN_UPLOAD_BYTES: String(4 * MiB) };
 
 const decl = (bytes: Uint8Array) => ({ sizeBytes: bytes.length, sha256: sha256(bytes), contentType: 'application/zip' });
 
