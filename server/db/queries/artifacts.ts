@@ -1,22 +1,45 @@
-import { and, desc, eq, inArray, isNull, lt, ne, type SQL, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, inArray, isNull, ne, type SQL, sql } from 'drizzle-orm';
 import type { ArtifactStatus } from '../../../shared/constants.ts';
 import type { DbOrTx } from '../index.ts';
+import { prepared } from '../prepared.ts';
 import { artifacts } from '../schema/index.ts';
 
 export type ArtifactRow = typeof artifacts.$inferSelect;
 export type NewArtifactRow = typeof artifacts.$inferInsert;
 
+/** Every column an insert may set; a row that leaves a defaulted column out takes the unprepared path. */
+const INSERT_COLUMNS = Object.keys(getTableColumns(artifacts)) as Array<keyof NewArtifactRow>;
+
 export async function insertArtifact(db: DbOrTx, row: NewArtifactRow): Promise<ArtifactRow> {
-  const [created] = await db.insert(artifacts).values(row).returning();
+  if (row.createdAt === undefined || row.updatedAt === undefined || row.metadata === undefined) {
+    const [created] = await db.insert(artifacts).values(row).returning();
+    return created!;
+  }
+  const values: Record<string, unknown> = {};
+  for (const k of INSERT_COLUMNS) values[k] = row[k] ?? null;
+  const insert = prepared(db, 'artifacts_insert', (d, name) =>
+    d
+      .insert(artifacts)
+      .values(Object.fromEntries(INSERT_COLUMNS.map((k) => [k, sql.placeholder(k)])) as unknown as NewArtifactRow)
+      .returning()
+      .prepare(name),
+  );
+  const [created] = await insert.execute(values);
   return created!;
 }
 
 export async function findArtifact(db: DbOrTx, p: { tenantId: string; id: string }): Promise<ArtifactRow | undefined> {
-  const [row] = await db
-    .select()
-    .from(artifacts)
-    .where(and(eq(artifacts.tenantId, p.tenantId), eq(artifacts.id, p.id), ne(artifacts.status, 'deleted')))
-    .limit(1);
+  const find = prepared(db, 'artifacts_find', (d, name) =>
+    d
+      .select()
+      .from(artifacts)
+      .where(
+        and(eq(artifacts.tenantId, sql.placeholder('tenantId')), eq(artifacts.id, sql.placeholder('id')), ne(artifacts.status, 'deleted')),
+      )
+      .limit(1)
+      .prepare(name),
+  );
+  const [row] = await find.execute(p);
   return row;
 }
 
@@ -43,19 +66,40 @@ export interface TransitionParams {
  * and only that caller may touch the artifact's storage.
  */
 export async function transitionArtifact(db: DbOrTx, p: TransitionParams): Promise<ArtifactRow | undefined> {
-  const where = [eq(artifacts.tenantId, p.tenantId), eq(artifacts.id, p.id), inArray(artifacts.status, [...p.from])];
-  if (p.leaseAt) where.push(eq(artifacts.updatedAt, p.leaseAt));
-  if (p.staleBefore) where.push(lt(artifacts.updatedAt, p.staleBefore));
-  const [row] = await db
-    .update(artifacts)
-    .set({
-      status: p.to,
-      failureReason: p.to === 'failed' ? (p.failureReason ?? null) : null,
-      updatedAt: p.now,
-      ...(p.sha256 ? { sha256: p.sha256 } : {}),
-    })
-    .where(and(...where))
-    .returning();
+  // One prepared statement per shape (which of the optional conditions and columns it has).
+  const shape = `${p.leaseAt ? 'l' : ''}${p.staleBefore ? 's' : ''}${p.sha256 ? 'h' : ''}`;
+  const move = prepared(db, `artifacts_transition_${shape}`, (d, name) => {
+    const where = [
+      eq(artifacts.tenantId, sql.placeholder('tenantId')),
+      eq(artifacts.id, sql.placeholder('id')),
+      sql`${artifacts.status} = any(${sql.placeholder('from')}::text[])`,
+    ];
+    // Timestamps as ISO text: a placeholder in a condition skips the column's own encoding.
+    if (p.leaseAt) where.push(sql`${artifacts.updatedAt} = ${sql.placeholder('leaseAt')}::timestamptz`);
+    if (p.staleBefore) where.push(sql`${artifacts.updatedAt} < ${sql.placeholder('staleBefore')}::timestamptz`);
+    return d
+      .update(artifacts)
+      .set({
+        status: sql.placeholder('to'),
+        failureReason: sql.placeholder('failureReason'),
+        updatedAt: sql.placeholder('now'),
+        ...(p.sha256 ? { sha256: sql.placeholder('sha256') } : {}),
+      } as unknown as Partial<NewArtifactRow>)
+      .where(and(...where))
+      .returning()
+      .prepare(name);
+  });
+  const [row] = await move.execute({
+    tenantId: p.tenantId,
+    id: p.id,
+    from: [...p.from],
+    to: p.to,
+    failureReason: p.to === 'failed' ? (p.failureReason ?? null) : null,
+    now: p.now,
+    leaseAt: p.leaseAt?.toISOString(),
+    staleBefore: p.staleBefore?.toISOString(),
+    sha256: p.sha256,
+  });
   return row;
 }
 
@@ -100,6 +144,25 @@ export interface ListArtifactsParams {
 
 /** Newest first, keyset-paginated on (created_at, id) so pages stay stable while rows are added. */
 export async function listArtifacts(db: DbOrTx, p: ListArtifactsParams): Promise<ArtifactRow[]> {
+  // The page a console or a client walks most: no filter, prepared, with or without a cursor.
+  if (!p.status && !p.kind && !p.entityType && !p.entityId) {
+    const page = prepared(db, p.after ? 'artifacts_list_after' : 'artifacts_list', (d, name) => {
+      const where: SQL[] = [eq(artifacts.tenantId, sql.placeholder('tenantId')), ne(artifacts.status, 'deleted')];
+      if (p.after) {
+        where.push(
+          sql`(${artifacts.createdAt}, ${artifacts.id}) < (${sql.placeholder('afterAt')}::timestamptz, ${sql.placeholder('afterId')}::uuid)`,
+        );
+      }
+      return d
+        .select()
+        .from(artifacts)
+        .where(and(...where))
+        .orderBy(desc(artifacts.createdAt), desc(artifacts.id))
+        .limit(sql.placeholder('limit'))
+        .prepare(name);
+    });
+    return page.execute({ tenantId: p.tenantId, limit: p.limit, afterAt: p.after?.createdAt.toISOString(), afterId: p.after?.id });
+  }
   const where: SQL[] = [eq(artifacts.tenantId, p.tenantId)];
   where.push(p.status ? eq(artifacts.status, p.status) : ne(artifacts.status, 'deleted'));
   if (p.kind) where.push(eq(artifacts.kind, p.kind));

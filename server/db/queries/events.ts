@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gt, inArray, lt, type SQL, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../index.ts';
+import { prepared } from '../prepared.ts';
 import { events } from '../schema/index.ts';
 
 export type EventRow = typeof events.$inferSelect;
@@ -75,12 +76,16 @@ export async function readSettledEvents(db: DbOrTx, p: ReadEventsParams): Promis
  * events_tenant_id_idx.
  */
 export async function settledEventCursor(db: DbOrTx, tenantId: string): Promise<number> {
-  const [row] = await db
-    .select({ id: events.id })
-    .from(events)
-    .where(and(eq(events.tenantId, tenantId), settled))
-    .orderBy(desc(events.id))
-    .limit(1);
+  const cursor = prepared(db, 'events_settled_cursor', (d, name) =>
+    d
+      .select({ id: events.id })
+      .from(events)
+      .where(and(eq(events.tenantId, sql.placeholder('tenantId')), settled))
+      .orderBy(desc(events.id))
+      .limit(1)
+      .prepare(name),
+  );
+  const [row] = await cursor.execute({ tenantId });
   return row?.id ?? 0;
 }
 
