@@ -192,7 +192,7 @@ async function inTransaction<T>(db: Db, begin: string, fn: (tx: Tx) => Promise<T
   try {
     // Not awaited before fn: with the pool's pipelining, fn's first statement is written right
     // behind BEGIN and both are answered in one round trip. The server runs them in order, and
-    // `begin` (BEGIN and a set_config of a checked UUID) cannot fail while the connection lives; a
+    // `begin` (BEGIN and set_configs of a checked UUID and escaped settings) cannot fail while the connection lives; a
     // dead connection fails fn's statements too. Its outcome is still checked before COMMIT.
     const begun = client.query(begin);
     const [opened, done] = await Promise.allSettled([begun, (async () => fn(tx))()]);
