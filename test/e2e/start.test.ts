@@ -16,9 +16,18 @@ const ADMIN_TOKEN = 'start-test-admin-token-0123456789';
 const strips = (process.features as { typescript?: string | false }).typescript;
 const path = strips ? "Node's own type stripping" : 'tsx (this runtime cannot strip types)';
 
-/** What `npm start` runs, in its own process, against the run's PostgreSQL. */
-function start(dataDir: string, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['scripts/node-ts.js', 'server/main.ts'], {
+/**
+ * `npm start` runs scripts/start.js: the prebuilt bundle (rebuilt when a source is newer). The
+ * sources through scripts/node-ts.js are its fallback without esbuild, and what tools run.
+ */
+const ENTRIES = [
+  { name: 'npm start (scripts/start.js, the bundle)', args: ['scripts/start.js'] },
+  { name: `scripts/node-ts.js server/main.ts, through ${path}`, args: ['scripts/node-ts.js', 'server/main.ts'] },
+];
+
+/** Starts `args` in its own process, against the run's PostgreSQL. */
+function start(args: string[], dataDir: string, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, args, {
     cwd: repo,
     env: {
       PATH: process.env.PATH,
@@ -48,7 +57,7 @@ function start(dataDir: string, env: Record<string, string> = {}) {
   return { child, exited, listening, output: () => ({ stdout, stderr }) };
 }
 
-describe(`npm start's entry (scripts/node-ts.js server/main.ts) on ${process.version}, through ${path}`, () => {
+describe.each(ENTRIES)(`$name on ${process.version}`, ({ args }) => {
   let dataDir: string;
   let child: ChildProcess | undefined;
 
@@ -61,13 +70,13 @@ describe(`npm start's entry (scripts/node-ts.js server/main.ts) on ${process.ver
   });
 
   it('stops with exit code 1 and names a malformed setting', async () => {
-    const s = start(dataDir, { PORT: 'eighty' });
+    const s = start(args, dataDir, { PORT: 'eighty' });
     expect(await s.exited).toBe(1);
     expect(s.output().stderr).toMatch(/Invalid configuration:\s+PORT: /);
   });
 
   it('serves /healthz, a put and a get, and the console; SIGTERM stops it cleanly', async () => {
-    const s = start(dataDir);
+    const s = start(args, dataDir);
     child = s.child;
     const url = await s.listening();
 
