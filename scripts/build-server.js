@@ -3,7 +3,7 @@
 // dist/server/ sits as deep as server/db/ and server/http/, so their import.meta.url paths
 // (../../drizzle/migrations, ../../client/console/dist/) still point at the same folders.
 import { readFileSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -20,8 +20,9 @@ export async function buildServer() {
   // Written aside and renamed into place, so a concurrent start never imports half a file.
   const tmp = join(outdir, `main.${process.pid}.tmp.mjs`);
   try {
-    await build({
+    const { metafile } = await build({
       entryPoints: [join(root, 'server/main.ts')],
+      absWorkingDir: root, // input paths in the metafile are relative to it
       outfile: tmp,
       bundle: true,
       format: 'esm',
@@ -31,10 +32,18 @@ export async function buildServer() {
       logLevel: 'warning',
       // Bundled CommonJS code may call require; an ES module has none of its own.
       banner: { js: "import { createRequire as __coffer_require } from 'node:module'; const require = __coffer_require(import.meta.url);" },
+      metafile: true,
     });
+    // Coffer's own files in the bundle, wherever they live (client/console/build.ts is one): what
+    // scripts/start.js compares the bundle's age against. Dependencies change only through an
+    // install, which rebuilds anyway.
+    const sources = Object.keys(metafile.inputs).filter((path) => !path.includes('node_modules/'));
+    await writeFile(`${tmp}.json`, JSON.stringify(sources));
+    await rename(`${tmp}.json`, join(outdir, 'main.inputs.json'));
     await rename(tmp, join(outdir, 'main.mjs'));
   } finally {
     await rm(tmp, { force: true });
+    await rm(`${tmp}.json`, { force: true });
   }
 }
 

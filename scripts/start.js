@@ -3,30 +3,24 @@
 // `prepare` on npm install/ci). Resolving drizzle-orm and zod through Node's ESM loader file by
 // file was most of the start-up time (~1.2 s of a 2.1 s restart, measured with --cpu-prof on
 // Node 24), so the build bundles them and Coffer's own sources; every other dependency stays
-// external, loaded from node_modules as usual. A bundle older than any source under server/ or
-// shared/ is rebuilt first (a developer's edit is never served stale); without esbuild (an
+// external, loaded from node_modules as usual. A bundle older than any of the sources it was built
+// from is rebuilt first (a developer's edit is never served stale); without esbuild (an
 // install without dev dependencies) the sources run as they are, through scripts/node-ts.js.
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bundle = join(root, 'dist/server/main.mjs');
 
-function newestSource(dir) {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
+/** Fresh when no file the bundle was built from (dist/server/main.inputs.json) is newer than it. */
 function bundleIsFresh() {
   try {
-    return statSync(bundle).mtimeMs >= Math.max(newestSource(join(root, 'server')), newestSource(join(root, 'shared')));
+    const built = statSync(bundle).mtimeMs;
+    const sources = JSON.parse(readFileSync(join(root, 'dist/server/main.inputs.json'), 'utf8'));
+    return sources.every((path) => statSync(join(root, path)).mtimeMs <= built);
   } catch {
-    return false;
+    return false; // no bundle, no list, or a source gone: build again
   }
 }
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -102,4 +102,30 @@ describe.each(ENTRIES)(`$name on ${process.version}`, ({ args }) => {
     expect(await s.exited).toBe(0);
     expect(s.output().stdout).toMatch(/shutting down/);
   }, 60_000);
+});
+
+describe('npm start', () => {
+  it('rebuilds the bundle when any file in it is newer, even one outside server/ and shared/', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'coffer-start-'));
+    // Bundled through server/http/console.ts; its age used to go unchecked.
+    const source = join(repo, 'client/console/build.ts');
+    const bundle = join(repo, 'dist/server/main.mjs');
+    const original = await stat(source);
+    const s0 = start(['scripts/start.js'], dataDir);
+    await s0.listening(); // builds the bundle first if it is missing or stale
+    s0.child.kill('SIGTERM');
+    await s0.exited;
+    const built = (await stat(bundle)).mtimeMs;
+    await utimes(source, original.atime, new Date(built + 1000));
+    try {
+      const s = start(['scripts/start.js'], dataDir);
+      await s.listening();
+      s.child.kill('SIGTERM');
+      expect(await s.exited).toBe(0);
+      expect((await stat(bundle)).mtimeMs).toBeGreaterThan(built);
+    } finally {
+      await utimes(source, original.atime, original.mtime);
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
