@@ -1,4 +1,4 @@
-import { createTRPCClient, createWSClient, httpBatchLink, splitLink, type TRPCClient, TRPCClientError, wsLink } from '@trpc/client';
+import { createTRPCClient, createWSClient, splitLink, type TRPCClient, TRPCClientError, wsLink } from '@trpc/client';
 import superjson from 'superjson';
 import type { AppRouter } from '../../server/routers/_app.ts';
 import { DEFAULT_MAX_BATCH_SIZE } from '../../shared/constants.ts';
@@ -14,6 +14,7 @@ import {
   type WaitOptions,
   waitUntilReady,
 } from './events.ts';
+import { gatheringHttpLink } from './http-link.ts';
 import { cofferRetryLink } from './retry-link.ts';
 import { localStorageResume, portableDigests, prepareBytes, type UploadFn, uploadWith } from './upload.ts';
 
@@ -103,7 +104,7 @@ export function createCofferClient(opts: CofferClientOptions): CofferClient {
         connectionParams: () => ({ token: opts.token }),
       })
     : undefined;
-  const http = httpBatchLink({
+  const http = gatheringHttpLink({
     url: `${base}/trpc`,
     transformer: superjson,
     fetch: opts.fetch,

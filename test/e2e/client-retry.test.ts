@@ -61,3 +61,60 @@ describe('client retries', () => {
     expect(seen).toBeLessThanOrEqual(2);
   });
 });
+
+describe('client HTTP link', () => {
+  let server: TestServer;
+  let token: string;
+  beforeAll(async () => {
+    server = await startTestServer({ backend: 'fs' });
+    token = (await server.newTenant()).apiKey;
+  });
+  afterAll(async () => server?.close());
+
+  /** A fetch that records the URL of every request it sends (one already aborted is not sent). */
+  function recordingClient() {
+    const urls: string[] = [];
+    const fetchImpl: typeof fetch = (input, init) => {
+      if (!init?.signal?.aborted) urls.push(String(input));
+      return fetch(input, init);
+    };
+    return { urls, client: createCofferClient({ url: server.url, token, fetch: fetchImpl }) };
+  }
+
+  it('sends calls made together in one batch, errors and all, each with its own answer', async () => {
+    const { urls, client } = recordingClient();
+    const missing = crypto.randomUUID();
+    const [list, gone, cursor] = await Promise.allSettled([
+      client.artifact.list.query({}),
+      client.artifact.get.query({ id: missing }),
+      client.artifact.eventCursor.query(),
+    ]);
+    expect(urls).toHaveLength(1);
+    expect(urls[0]).toMatch(/\/trpc\/artifact\.list,artifact\.get,artifact\.eventCursor\?batch=1&/);
+    expect(list).toMatchObject({ status: 'fulfilled', value: { items: [] } });
+    expect(gone.status === 'rejected' && isCofferError(gone.reason) && gone.reason.data.code).toBe('NOT_FOUND');
+    expect(cursor.status).toBe('fulfilled');
+  });
+
+  it('sends a lone call at once, unbatched, with typed errors', async () => {
+    const { urls, client } = recordingClient();
+    await expect(client.artifact.list.query({})).resolves.toMatchObject({ items: [] });
+    const err = await client.artifact.put.mutate({ kind: 123 as never, payload: 1 }).catch((e: unknown) => e);
+    if (!isCofferError(err)) throw err;
+    expect(err.data).toMatchObject({ code: 'BAD_REQUEST', zodError: { fieldErrors: { kind: [expect.any(String)] } } });
+    expect(urls).toHaveLength(2);
+    for (const url of urls) expect(url).not.toMatch(/batch=1/);
+  });
+
+  it('sends nothing for a call aborted before it went out, and still sends its neighbours', async () => {
+    const { urls, client } = recordingClient();
+    const ctl = new AbortController();
+    const aborted = client.artifact.list.query({}, { signal: ctl.signal });
+    const kept = client.artifact.eventCursor.query();
+    ctl.abort();
+    await expect(aborted).rejects.toThrow();
+    await expect(kept).resolves.toBeDefined();
+    expect(urls).toHaveLength(1);
+    expect(urls[0]).toMatch(/\/trpc\/artifact\.eventCursor\?/);
+  });
+});
