@@ -106,6 +106,18 @@ export function withTenant<T>(db: Db, tenantId: string, fn: (tx: Tx) => Promise<
   return inTransaction(db, `begin; select set_config('app.tenant_id', '${tenantId}', true)${more.join('')}`, fn);
 }
 
+/**
+ * withTenant for work that only reads. The transaction is READ ONLY, so PostgreSQL refuses a write
+ * in it, and its COMMIT has nothing to make durable: it is queued behind the reads and the result
+ * returns without waiting for its answer, one database round trip sooner. The connection goes
+ * back to the pool at once; the next transaction on it queues behind that COMMIT.
+ */
+export function readTenant<T>(db: Db, tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  if (systemDbs.has(db)) throw new Error('readTenant needs the service pool, not the system pool');
+  if (!UUID_RE.test(tenantId)) throw new Error('readTenant: the tenant id is not a UUID');
+  return inTransaction(db, `begin read only; select set_config('app.tenant_id', '${tenantId}', true)`, fn, { readOnly: true });
+}
+
 /** Transaction-local settings a tenant transaction starts with (e.g. coffer.plan_quotas, server/services/quota.ts). */
 export type TxSettings = Readonly<Record<string, string>>;
 
@@ -178,7 +190,7 @@ export function dbOf(tx: Tx): Db {
  * BEGIN (with whatever `begin` adds, in the same round trip), fn, COMMIT on one pooled connection;
  * ROLLBACK if anything throws. A connection that fails to roll back is destroyed, not pooled.
  */
-async function inTransaction<T>(db: Db, begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+async function inTransaction<T>(db: Db, begin: string, fn: (tx: Tx) => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
   const client = await poolOf(db).connect();
   let tx = bound.get(client);
   if (!tx) {
@@ -194,12 +206,16 @@ async function inTransaction<T>(db: Db, begin: string, fn: (tx: Tx) => Promise<T
     // behind BEGIN and both are answered in one round trip. The server runs them in order, and
     // `begin` (BEGIN and set_configs of a checked UUID and escaped settings) cannot fail while the connection lives; a
     // dead connection fails fn's statements too. Its outcome is still checked before COMMIT.
-    const begun = client.query(begin);
+    const begun = sharingOneWrite(client, () => client.query(begin));
     const [opened, done] = await Promise.allSettled([begun, (async () => fn(tx))()]);
     if (opened.status === 'rejected') throw opened.reason;
     if (done.status === 'rejected') throw done.reason;
     result = done.value;
-    if (state.finalSql.length === 0) await client.query('commit');
+    if (opts.readOnly && state.finalSql.length === 0 && state.hooks.length === 0) {
+      // Nothing to lose: a read-only transaction whose reads all answered. A dead connection
+      // fails this COMMIT too, and the pool drops it through its 'error' event.
+      client.query('commit').catch(() => {});
+    } else if (state.finalSql.length === 0) await client.query('commit');
     else finals = (await client.query(`${state.finalSql.join(';\n')};\ncommit`)) as unknown as pg.QueryResult[];
   } catch (err) {
     running.delete(tx);
@@ -221,3 +237,21 @@ async function inTransaction<T>(db: Db, begin: string, fn: (tx: Tx) => Promise<T
   }
   return result;
 }
+
+/**
+ * Runs `send` with the connection's socket corked until the callbacks already queued have run, so
+ * what `send` writes leaves in one write together with whatever they write (a transaction's first
+ * statement, built a few promise hops later). A socket write is a system call that cost ~0.3 ms
+ * under profiling here; BEGIN alone was one per call.
+ */
+function sharingOneWrite<T>(client: pg.PoolClient, send: () => T): T {
+  const socket = (client as unknown as { connection?: { stream?: import('node:net').Socket } }).connection?.stream;
+  if (!socket) return send();
+  socket.cork();
+  try {
+    return send();
+  } finally {
+    setImmediate(() => socket.uncork());
+  }
+}
+

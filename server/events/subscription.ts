@@ -112,7 +112,7 @@ async function resumePoint(tenant: TenantScope, lastEventId: string, hubCursor: 
     throw new CofferError('BAD_INPUT', 'lastEventId must be an event id: a non-negative integer string');
   }
   if (id <= hubCursor) return id;
-  const newest = await tenant.run((tx) => settledEventCursor(tx, tenant.id));
+  const newest = await tenant.read((tx) => settledEventCursor(tx, tenant.id));
   if (id > newest) {
     throw new CofferError(
       'BAD_INPUT',
@@ -150,5 +150,5 @@ async function* backfill(
 
 /** `artifact.eventCursor`: a resume point taken before reading state, so nothing after it is missed. */
 export async function eventCursor(tenant: TenantScope) {
-  return { lastEventId: String(await tenant.run((tx) => settledEventCursor(tx, tenant.id))) };
+  return { lastEventId: String(await tenant.read((tx) => settledEventCursor(tx, tenant.id))) };
 }

@@ -107,7 +107,7 @@ export async function revokeAnyKey(deps: Deps, keyId: string) {
 /* A tenant's self-service over its own keys (`key.*`, keys with the `admin` scope). */
 
 export function listOwnKeys(tenant: TenantScope, p: { limit: number; cursor?: string }) {
-  return tenant.run((tx) => listKeys(tx, { ...p, tenantId: tenant.id }));
+  return tenant.read((tx) => listKeys(tx, { ...p, tenantId: tenant.id }));
 }
 
 export function rotateOwnKey(deps: Deps, tenant: TenantScope, input: z.output<typeof rotateApiKeyInput>) {

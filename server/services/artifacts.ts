@@ -26,7 +26,7 @@ export function assertKind(deps: Deps, kind: string): void {
 }
 
 export async function getRow(tenant: TenantScope, id: string): Promise<q.ArtifactRow> {
-  const row = await tenant.run((tx) => q.findArtifact(tx, { tenantId: tenant.id, id }));
+  const row = await tenant.read((tx) => q.findArtifact(tx, { tenantId: tenant.id, id }));
   if (!row) throw notFound('artifact');
   return row;
 }

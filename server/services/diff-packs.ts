@@ -100,7 +100,7 @@ function toDiffPack(row: q.DiffPackRow) {
 
 /** A ready pack's download; a missing, pending or failed one is NOT_FOUND. */
 export async function getDiffPack(deps: Deps, tenant: TenantScope, input: Pair & { expiresIn?: number }) {
-  const found = await tenant.run((tx) => q.findDiffPack(tx, { tenantId: tenant.id, ...input }));
+  const found = await tenant.read((tx) => q.findDiffPack(tx, { tenantId: tenant.id, ...input }));
   if (found?.artifact.status !== 'ready') throw notFound('diff pack');
   const a = found.artifact;
   const filename = a.filename ?? `${input.fromVersionId}_to_${input.toVersionId}.pack.zip`;

@@ -47,7 +47,7 @@ export async function downloadVersion(
   tenant: TenantScope,
   input: { versionId: string; expiresIn?: number },
 ): Promise<VersionDownload> {
-  const view = await tenant.run((tx) => loadVersion(tx, tenant.id, input.versionId));
+  const view = await tenant.read((tx) => loadVersion(tx, tenant.id, input.versionId));
   const status = versionStatus(view);
   if (status !== 'ready') return unavailable(view, status);
   return readyDownload(deps, view, snapshotFilename(view.version), input.expiresIn);

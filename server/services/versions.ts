@@ -206,7 +206,7 @@ export async function listVersionsPage(tenant: TenantScope, input: ListVersionsI
 }
 
 export function getVersion(tenant: TenantScope, versionId: string): Promise<Version> {
-  return tenant.run(async (tx) => present(tx, tenant.id, await loadVersion(tx, tenant.id, versionId)));
+  return tenant.read(async (tx) => present(tx, tenant.id, await loadVersion(tx, tenant.id, versionId)));
 }
 
 /** Only flags the row; whatever prunes old versions must skip pinned ones. */

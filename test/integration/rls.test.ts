@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createDb, createSystemDb, type Db, type SystemDb, withSystem, withTenant } from '../../server/db/index.ts';
+import { createDb, createSystemDb, type Db, readTenant, type SystemDb, withSystem, withTenant } from '../../server/db/index.ts';
 import { APP_ROLE } from '../../server/db/roles.ts';
 import { apiKeys, artifacts, events, tenants, tenantUsage } from '../../server/db/schema/index.ts';
 
@@ -141,5 +141,59 @@ describe('row-level security', () => {
       sql`select relrowsecurity as enabled, relforcerowsecurity as forced from pg_class where oid = 'tenants'::regclass`,
     );
     expect(self.rows).toEqual([{ enabled: true, forced: true }]);
+  });
+});
+
+describe('read-only tenant transactions (readTenant)', () => {
+  it('refuse a write, and leave nothing behind', async () => {
+    const write = readTenant(db, b, (tx) => tx.insert(artifacts).values(artifactRow(b)));
+    await expect(write).rejects.toMatchObject({ cause: { code: '25006' } }); // read_only_sql_transaction
+    expect(await readTenant(db, b, (tx) => tx.select().from(artifacts))).toHaveLength(1);
+  });
+
+  it("see only the bound tenant's rows", async () => {
+    expect((await readTenant(db, a, (tx) => tx.select().from(artifacts))).map((r) => r.tenantId)).toEqual([a, a]);
+    const [aRow] = await readTenant(db, a, (tx) => tx.select().from(artifacts).limit(1));
+    expect(await readTenant(db, b, (tx) => tx.select().from(artifacts).where(eq(artifacts.id, aRow!.id)))).toEqual([]);
+  });
+
+  it('hand their connection on before their COMMIT is answered, and the next transaction on it is whole', async () => {
+    // One connection, so every transaction follows a read's unanswered COMMIT on the same socket.
+    const one = createDb(inject('databaseRoles').app, { max: 1 });
+    try {
+      for (let round = 0; round < 5; round++) {
+        const calls = Array.from({ length: 40 }, (_, i) => {
+          const tenant = i % 2 ? a : b;
+          if (i % 5 === 4) {
+            const row = artifactRow(tenant);
+            return withTenant(one.db, tenant, (tx) => tx.insert(artifacts).values(row).returning({ id: artifacts.id }), NO_QUOTAS).then(
+              async ([r]) => {
+                const seen = await readTenant(one.db, tenant, (tx) => tx.select().from(artifacts).where(eq(artifacts.id, r!.id)));
+                expect(seen).toHaveLength(1); // a write committed before the read began is visible to it
+                await withTenant(one.db, tenant, (tx) => tx.delete(artifacts).where(eq(artifacts.id, r!.id)));
+                return tenant;
+              },
+            );
+          }
+          return readTenant(one.db, tenant, async (tx) => {
+            const rows = await tx.select().from(artifacts);
+            expect(rows.every((r) => r.tenantId === tenant)).toBe(true);
+            // Each read is its own transaction: no setting leaks from the one before on this socket.
+            const [bound] = (
+              await tx.execute<{ t: string; ro: string }>(
+                sql`select current_setting('app.tenant_id') as t, current_setting('transaction_read_only') as ro`,
+              )
+            ).rows;
+            expect(bound).toEqual({ t: tenant, ro: 'on' });
+            return tenant;
+          });
+        });
+        expect(await Promise.all(calls)).toHaveLength(40);
+      }
+      const [after] = (await one.db.execute<{ state: string }>(sql`select current_setting('transaction_read_only') as state`)).rows;
+      expect(after).toEqual({ state: 'off' }); // the pool's connection is not left inside a read-only transaction
+    } finally {
+      await one.pool.end();
+    }
   });
 });
