@@ -5,15 +5,20 @@
  * server's RSS per 1,000 idle subscribers. Target from the issue: p99 < 50 ms, no event lost.
  *
  * Both Coffer instances run in this process (each with its own pool, listener and hub); the
- * subscribers run in a child process (bench/event-subscribers.ts), one WebSocket each.
- * "Commit" is the time the COMMIT was sent, so latencies are slightly pessimistic. Events are
- * appended directly (appendEvent), so the numbers are the event pipeline's, not artifact.put's.
+ * subscribers run in a child process (bench/event-subscribers.ts), one WebSocket each, speaking
+ * tRPC's WebSocket protocol. "Committed" is the time the COMMIT was sent, so latencies are
+ * slightly pessimistic; "received" is the time the subscriber's socket delivered the event's
+ * frame and the frame was JSON-parsed (BENCH_CLIENT=raw, the default), or the time a full
+ * createCofferClient's onData ran (BENCH_CLIENT=client: 1,000 full clients in one process saturate
+ * its core at 20 ev/s, so that mostly measures the subscriber process; its CPU share is printed).
+ * Events are appended directly (appendEvent), so the numbers are the event pipeline's, not
+ * artifact.put's.
  *
  * Last, event-writing throughput: BENCH_WRITERS (16) concurrent transactions of one tenant, each
  * inserting an artifact row and its event, against the same transactions without the event
  * (target ≥ 0.9×), in ABBA order.
  *
- *   npm run bench -- events     (BENCH_SUBSCRIBERS=1000 BENCH_RATES=5,10,20 BENCH_SECONDS=5 BENCH_BURST=500 BENCH_WRITERS=16 BENCH_ONLY=write)
+ *   npm run bench -- events     (BENCH_SUBSCRIBERS=1000 BENCH_RATES=5,10,20 BENCH_SECONDS=5 BENCH_BURST=500 BENCH_WRITERS=16 BENCH_ONLY=write BENCH_CLIENT=raw|client)
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -27,15 +32,16 @@ import type { FastifyInstance } from 'fastify';
 import { createCofferClient } from '../client/src/index.ts';
 import { buildApp } from '../server/app.ts';
 import { loadConfig } from '../server/config/index.ts';
-import { type Db, withTenant } from '../server/db/index.ts';
+import { type Db, type TxSettings, withTenant } from '../server/db/index.ts';
 import { prepareDatabase, type RoleUrls } from '../server/db/roles.ts';
 import { artifacts } from '../server/db/schema/index.ts';
 import { startEmbeddedPostgres } from '../server/embedded-postgres.ts';
 import { appendEvent } from '../server/events/append.ts';
-import type { EventHub } from '../server/events/hub.ts';
+import type { EventHub, EventSink } from '../server/events/hub.ts';
 import { startRuntime } from '../server/runtime.ts';
+import { quotaSettings } from '../server/services/quota.ts';
 import { createStorage } from '../server/storage/index.ts';
-import { closedLoop, median } from './support/stats.ts';
+import { closedLoop, median, percentile } from './support/stats.ts';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 const RATES = (process.env.BENCH_RATES ?? '5,10,20').split(',').map(Number);
@@ -44,24 +50,31 @@ const BURST = Number(process.env.BENCH_BURST ?? 500);
 const WRITERS = Number(process.env.BENCH_WRITERS ?? 16);
 /** BENCH_ONLY=write: only the write-throughput comparison. */
 const WRITES_ONLY = process.env.BENCH_ONLY === 'write';
+/** How subscribers read (bench/event-subscribers.ts): bare tRPC-protocol sockets, or full clients. */
+const CLIENT = process.env.BENCH_CLIENT === 'client' ? 'client' : 'raw';
 const ADMIN = 'bench-admin-token-0123456789abcdef';
 const MiB = 1024 * 1024;
-/** One tenant, one key, 1,000 sockets: lift the per-key abuse limits (server/limits) for the bench. */
+/** One tenant, one key, 1,000 sockets from one address: lift the per-key and per-address abuse limits for the bench. */
 const UNLIMITED = {
   COFFER_MAX_SUBSCRIPTIONS_PER_KEY: String(SUBSCRIBERS + 100),
   COFFER_RATE_LIMIT_PER_MINUTE: '0',
   COFFER_RATE_LIMIT_ANON_PER_MINUTE: '0',
+  COFFER_MAX_CONNECTIONS_PER_ADDRESS: '0',
 };
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Wall-clock milliseconds with sub-millisecond resolution; the subscriber process uses the same. */
+const now = () => performance.timeOrigin + performance.now();
 
 interface Instance {
   url: string;
   app: FastifyInstance;
   hub: EventHub;
   db: Db;
+  /** What an artifact-inserting tenant transaction starts with (the quota trigger reads it). */
+  settings: TxSettings;
   close(): Promise<void>;
 }
 
@@ -102,7 +115,7 @@ async function startInstance(databaseUrl: string, roles: RoleUrls): Promise<Inst
     await runtime.close();
     await rm(dataDir, { recursive: true, force: true });
   };
-  return { url, app, hub, db, close };
+  return { url, app, hub, db, settings: quotaSettings(config), close };
 }
 
 /**
@@ -117,7 +130,7 @@ async function writeOne(db: Db, tenantId: string): Promise<Commit> {
       artifactId,
       data: { kind: 'agent_trace', sizeBytes: 1, sha256: 'x'.repeat(64), filename: null, downloadReady: true },
     });
-    return [artifactId, Date.now()];
+    return [artifactId, now()];
   });
 }
 type Commit = [artifactId: string, atMs: number];
@@ -143,7 +156,7 @@ function startSubscribers() {
     return nextMessage<T>(reply);
   };
   return {
-    open: (url: string, token: string, n: number) => ask({ cmd: 'open', url, token, n }, 'ready'),
+    open: (url: string, token: string, n: number) => ask({ cmd: 'open', url, token, n, client: CLIENT }, 'ready'),
     expect: (count: number) => ask({ cmd: 'expect', count }, 'done'),
     report: (commits: Array<Commit>) => ask<Report>({ cmd: 'report', commits }, 'report'),
     close: () =>
@@ -164,6 +177,8 @@ interface Report {
   unexpected: number;
   outOfOrder: number;
   lastReceivedAt: number;
+  /** The subscriber process's CPU time over wall time since its previous report. */
+  cpuShare: number;
 }
 
 /** Paced writes at `rate`/s for SECONDS; returns the commit times. */
@@ -191,64 +206,104 @@ async function burst(db: Db, tenantId: string): Promise<Array<Commit>> {
   return out;
 }
 
+/**
+ * The server's share of the latency: a sink on the subscribers' hub, noting when each event
+ * reached it. Sinks are called in the order they subscribed, so one subscribed before the
+ * subscribers sees an event as soon as the hub has read it, and one subscribed after them once
+ * the hub has written it to every idle subscriber's socket (the direct path, server/ws-fanout.ts).
+ */
+function probe(hub: EventHub, tenantId: string) {
+  const at = new Map<string, number>();
+  const sink: EventSink = {
+    push(events) {
+      const t = now();
+      for (const e of events) if (e.artifactId) at.set(e.artifactId, t);
+    },
+    close() {},
+  };
+  const subscription = hub.subscribe(tenantId, sink);
+  return { at, stop: () => subscription.unsubscribe() };
+}
+type Probe = ReturnType<typeof probe>;
+
+/** "read p50/p99, written p50/p99" after commit, per event, from the two probes; resets them. */
+function serverShare(commits: Array<Commit>, read: Probe, written: Probe): string {
+  const after = (p: Probe) => {
+    const ms = commits.map(([id, at]) => (p.at.get(id) ?? Number.NaN) - at).filter((x) => !Number.isNaN(x));
+    p.at.clear();
+    return `${percentile(ms, 50).toFixed(1)}/${percentile(ms, 99).toFixed(1)}`;
+  };
+  return `  server: read ${after(read)}, written to every socket ${after(written)} ms after commit (p50/p99)`;
+}
+
 function line(label: string, r: Report, extra = '') {
   const lossy =
     r.lost || r.duplicates || r.unexpected || r.outOfOrder
       ? `  LOST ${r.lost} DUP ${r.duplicates} UNEXPECTED ${r.unexpected} OUT-OF-ORDER ${r.outOfOrder}`
       : '  none lost';
   console.log(
-    `${label.padEnd(38)} p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms  max ${r.max.toFixed(0).padStart(6)} ms  deliveries ${r.deliveries}${extra}${lossy}`,
+    `${label.padEnd(38)} p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms  max ${r.max.toFixed(0).padStart(6)} ms  deliveries ${r.deliveries}  subscriber process CPU ${(r.cpuShare * 100).toFixed(0)}%${extra}${lossy}`,
   );
 }
 
-async function scenario(name: string, writer: Instance, subs: Subscribers, tenantId: string) {
+async function scenario(name: string, writer: Instance, subs: Subscribers, tenantId: string, probes: [Probe, Probe]) {
+  // A subscription's first event goes tRPC's own way, to teach the fast path its framing
+  // (server/ws-fanout.ts): a cost paid once per subscription, measured on its own line.
+  const first = [await writeOne(writer.db, tenantId)];
+  await subs.expect(first.length);
+  line(`${name}, first event`, await subs.report(first), serverShare(first, ...probes));
   for (const rate of RATES) {
     const commits = await paced(writer.db, tenantId, rate);
     await subs.expect(commits.length);
-    line(`${name}, ${rate} ev/s paced`, await subs.report(commits));
+    line(`${name}, ${rate} ev/s paced`, await subs.report(commits), serverShare(commits, ...probes));
   }
-  const t0 = Date.now();
+  const t0 = now();
   const cpu0 = process.cpuUsage();
   const commits = await burst(writer.db, tenantId);
-  const writeSeconds = (Date.now() - t0) / 1000;
+  const writeSeconds = (now() - t0) / 1000;
   await subs.expect(commits.length);
   const cpu = process.cpuUsage(cpu0);
   const r = await subs.report(commits);
   const seconds = (r.lastReceivedAt - t0) / 1000;
   const rates = `  written at ${(BURST / writeSeconds).toFixed(0)} ev/s, delivered at ${(BURST / seconds).toFixed(0)} ev/s to each subscriber (${((BURST * SUBSCRIBERS) / seconds / 1000).toFixed(1)}k deliveries/s); server process CPU ${((cpu.user + cpu.system) / r.deliveries).toFixed(0)} µs per delivery`;
-  line(`${name}, burst of ${BURST}`, r, rates);
+  line(`${name}, burst of ${BURST}`, r, rates + serverShare(commits, ...probes));
 }
 
 /** One artifact row, as artifact.put writes it, with or without its event, in one tenant transaction. */
-function writeArtifact(db: Db, tenantId: string, withEvent: boolean): Promise<unknown> {
-  return withTenant(db, tenantId, async (tx) => {
-    const id = randomUUID();
-    await tx.insert(artifacts).values({
-      id,
-      tenantId,
-      kind: 'agent_trace',
-      storageKey: `tenants/${tenantId}/agent_trace/bench/${id}.json`,
-      contentType: 'application/json',
-      sizeBytes: 1,
-      sha256: 'x'.repeat(64),
-      status: 'ready',
-    });
-    if (withEvent) {
-      await appendEvent(tx, tenantId, {
-        type: 'artifact_uploaded',
-        artifactId: id,
-        data: { kind: 'agent_trace', sizeBytes: 1, sha256: 'x'.repeat(64), filename: null, downloadReady: true },
+function writeArtifact(instance: Instance, tenantId: string, withEvent: boolean): Promise<unknown> {
+  return withTenant(
+    instance.db,
+    tenantId,
+    async (tx) => {
+      const id = randomUUID();
+      await tx.insert(artifacts).values({
+        id,
+        tenantId,
+        kind: 'agent_trace',
+        storageKey: `tenants/${tenantId}/agent_trace/bench/${id}.json`,
+        contentType: 'application/json',
+        sizeBytes: 1,
+        sha256: 'x'.repeat(64),
+        status: 'ready',
       });
-    }
-  });
+      if (withEvent) {
+        await appendEvent(tx, tenantId, {
+          type: 'artifact_uploaded',
+          artifactId: id,
+          data: { kind: 'agent_trace', sizeBytes: 1, sha256: 'x'.repeat(64), filename: null, downloadReady: true },
+        });
+      }
+    },
+    instance.settings,
+  );
 }
 
 /** Transactions per second of one tenant with and without events, ABBA, median of two rounds each. */
-async function writeThroughput(db: Db, tenantId: string): Promise<void> {
+async function writeThroughput(instance: Instance, tenantId: string): Promise<void> {
   const rates: Record<'with' | 'without', number[]> = { with: [], without: [] };
-  await closedLoop(WRITERS, 1, () => writeArtifact(db, tenantId, true));
+  await closedLoop(WRITERS, 1, () => writeArtifact(instance, tenantId, true));
   for (const who of ['with', 'without', 'without', 'with'] as const) {
-    const r = await closedLoop(WRITERS, SECONDS, () => writeArtifact(db, tenantId, who === 'with'));
+    const r = await closedLoop(WRITERS, SECONDS, () => writeArtifact(instance, tenantId, who === 'with'));
     rates[who].push(r.perSecond);
   }
   const ratio = median(rates.with) / median(rates.without);
@@ -284,7 +339,7 @@ async function main() {
   const admin = createCofferClient({ url: a.url, token: ADMIN });
   const { tenant, apiKey } = await admin.admin.createTenant.mutate({ name: 'bench' });
   console.log(
-    `${SUBSCRIBERS} subscribers (one WebSocket each, child process), database: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}, node ${process.version}`,
+    `${SUBSCRIBERS} subscribers (one WebSocket each, ${CLIENT === 'raw' ? 'tRPC protocol on bare sockets' : 'full clients'}, child process), database: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}, node ${process.version}`,
   );
 
   const scenarios = [
@@ -295,18 +350,22 @@ async function main() {
   for (const [name, subscribeTo] of WRITES_ONLY ? [] : scenarios) {
     const before = await rssMiB();
     const subs = startSubscribers();
+    const read = probe(subscribeTo.hub, tenant.id);
     await subs.open(subscribeTo.url, apiKey.key, SUBSCRIBERS);
+    const written = probe(subscribeTo.hub, tenant.id);
     await sleep(2000);
     const idle = await rssMiB();
     console.log(
-      `${name}: ${subscribeTo.hub.size} subscriptions; server RSS ${before.toFixed(0)} → ${idle.toFixed(0)} MiB idle: +${(((idle - before) * 1000) / SUBSCRIBERS).toFixed(1)} MiB per 1,000 idle subscribers`,
+      `${name}: ${subscribeTo.hub.size - 2} subscriptions; server RSS ${before.toFixed(0)} → ${idle.toFixed(0)} MiB idle: +${(((idle - before) * 1000) / SUBSCRIBERS).toFixed(1)} MiB per 1,000 idle subscribers`,
     );
-    await scenario(name, a, subs, tenant.id);
+    await scenario(name, a, subs, tenant.id, [read, written]);
+    read.stop();
+    written.stop();
     await subs.close();
     await sleep(500);
   }
   console.log(`peak RSS of the server process (both instances): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
-  await writeThroughput(a.db, tenant.id);
+  await writeThroughput(a, tenant.id);
   await admin.close();
   await Promise.all([a.close(), b.close()]);
   await database.stop();

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Encoder } from '@trpc/server/adapters/ws';
 import superjson from 'superjson';
 import type { WebSocket } from 'ws';
@@ -25,6 +26,7 @@ import { wireInput } from './wire.ts';
 
 const CHANNEL = Symbol('coffer.ws-channel');
 const WS_OPEN = 1;
+const PERMESSAGE_DEFLATE = 'permessage-deflate';
 
 class Handshake {
   readonly event: CofferEvent;
@@ -46,7 +48,10 @@ export const wireTransformer = {
   output: {
     serialize(value: unknown) {
       if (!isTrackedHandshake(value)) return superjson.serialize(value);
-      const out = superjson.serialize({ id: value.id, data: value.data.event });
+      // A copy of the event's shared serialization: every subscription's first event is this one
+      // until the fast path takes over, so a thousand handshakes cost one superjson pass.
+      const { event } = value.data;
+      const out = value.id === String(event.id) ? { ...serializedOf(event) } : superjson.serialize({ id: value.id, data: event });
       Object.defineProperty(out, CHANNEL, { value: value.data.channel, enumerable: false });
       return out;
     },
@@ -72,6 +77,19 @@ export const wireEncoder: Encoder = {
   },
 };
 
+/** superjson of each event as tRPC sends a tracked value ({ id, data }), made once per instance. */
+const serialized = new WeakMap<CofferEvent, ReturnType<typeof superjson.serialize>>();
+
+function serializedOf(event: CofferEvent): ReturnType<typeof superjson.serialize> {
+  let out = serialized.get(event);
+  if (!out) {
+    // The id tracked() carries: server/events/subscription.ts tracks every event by String(event.id).
+    out = superjson.serialize({ id: String(event.id), data: event });
+    serialized.set(event, out);
+  }
+  return out;
+}
+
 /** Each event's shared bytes: everything after the message head. */
 const tails = new WeakMap<CofferEvent, Buffer>();
 
@@ -80,7 +98,7 @@ function tailOf(event: CofferEvent): Buffer {
   if (!tail) {
     // The message tRPC builds for a tracked value, less its head: {"result":{"type":"data","data":…,"id":"<event id>"}}
     const id = String(event.id);
-    const body = JSON.stringify({ result: { type: 'data', data: wireTransformer.output.serialize({ id, data: event }), id } });
+    const body = JSON.stringify({ result: { type: 'data', data: serializedOf(event), id } });
     tail = Buffer.from(`,${body.slice(1)}`);
     tails.set(event, tail);
   }
@@ -88,6 +106,35 @@ function tailOf(event: CofferEvent): Buffer {
 }
 
 const SEND_AS_TEXT = { binary: false } as const;
+
+/** The parts of a `ws` WebSocket the fast path reads: its TCP socket, and whether its sender holds anything back. */
+interface WsInternals {
+  _socket?: Socket;
+  _sender?: { _state?: number };
+  _extensions?: Record<string, unknown>;
+}
+
+/**
+ * One unmasked, unfragmented text frame (RFC 6455 §5.2: FIN + opcode 1, then the payload length
+ * in 7, 7+16 or 7+64 bits), exactly as ws's Sender frames a server's message: head + tail.
+ */
+export function textFrame(head: Buffer, tail: Buffer): Buffer {
+  const length = head.length + tail.length;
+  const offset = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(offset + length);
+  frame[0] = 0x81;
+  if (offset === 2) frame[1] = length;
+  else if (offset === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  head.copy(frame, offset);
+  tail.copy(frame, offset + head.length);
+  return frame;
+}
 
 /** Events sent by the fast path, per process (tests check that it is taken). */
 export const fanoutStats = { directSends: 0 };
@@ -115,13 +162,23 @@ class WsChannel implements DirectChannel {
 
   send(event: CofferEvent): void {
     if (!this.head || this.ws.readyState !== WS_OPEN) return;
-    this.ws.send(Buffer.concat([this.head, tailOf(event)]), SEND_AS_TEXT);
+    // The fan-out's cost is this call times the subscribers, so it writes the finished frame to
+    // the TCP socket itself (one allocation, one write) when ws would do exactly that: no
+    // compression negotiated, and nothing queued in its sender (state 0: no compression or blob
+    // read in progress) that this frame would overtake. Otherwise through ws.
+    const internals = this.ws as unknown as WsInternals;
+    const socket = internals._socket;
+    if (socket && internals._sender?._state === 0 && !internals._extensions?.[PERMESSAGE_DEFLATE]) {
+      socket.write(textFrame(this.head, tailOf(event)));
+    } else {
+      this.ws.send(Buffer.concat([this.head, tailOf(event)]), SEND_AS_TEXT);
+    }
     fanoutStats.directSends++;
   }
 
   batch(fn: () => void): void {
     // ws corks the socket per frame; an outer cork makes a batch of frames one write.
-    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    const socket = (this.ws as unknown as WsInternals)._socket;
     socket?.cork();
     try {
       fn();
