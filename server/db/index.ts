@@ -213,8 +213,9 @@ async function inTransaction<T>(db: Db, begin: string, fn: (tx: Tx) => Promise<T
     result = done.value;
     if (opts.readOnly && state.finalSql.length === 0 && state.hooks.length === 0) {
       // Nothing to lose: a read-only transaction whose reads all answered. A dead connection
-      // fails this COMMIT too, and the pool drops it through its 'error' event.
-      client.query('commit').catch(() => {});
+      // fails this COMMIT too, and the pool drops it through its 'error' event. Its write waits
+      // until the caller's answer has gone out (or joins the next BEGIN on this connection).
+      sharingOneWrite(client, () => client.query('commit')).catch(() => {});
     } else if (state.finalSql.length === 0) await client.query('commit');
     else finals = (await client.query(`${state.finalSql.join(';\n')};\ncommit`)) as unknown as pg.QueryResult[];
   } catch (err) {
@@ -241,8 +242,8 @@ async function inTransaction<T>(db: Db, begin: string, fn: (tx: Tx) => Promise<T
 /**
  * Runs `send` with the connection's socket corked until the callbacks already queued have run, so
  * what `send` writes leaves in one write together with whatever they write (a transaction's first
- * statement, built a few promise hops later). A socket write is a system call that cost ~0.3 ms
- * under profiling here; BEGIN alone was one per call.
+ * statement, built a few promise hops later), and after them (a read's answer to its caller). A
+ * socket write is a system call that cost ~0.3 ms under profiling here; BEGIN alone was one per call.
  */
 function sharingOneWrite<T>(client: pg.PoolClient, send: () => T): T {
   const socket = (client as unknown as { connection?: { stream?: import('node:net').Socket } }).connection?.stream;
