@@ -120,8 +120,10 @@ async function main(): Promise<void> {
       return xs;
     };
     const writesBefore = socketWrites(coffer.pid);
+    const cpuBefore = cpuMs(coffer.pid);
     const trivial = await serial(() => one.artifact.eventCursor.query());
     const writesPerCall = (socketWrites(coffer.pid) - writesBefore) / (200 + TRIVIAL);
+    const cpuPerCall = (cpuMs(coffer.pid) - cpuBefore) / (200 + TRIVIAL);
     // The same work without Coffer: one round trip for BEGIN and the tenant binding, one for the
     // query, one for COMMIT, as the service's role on a session of the owner.
     const raw = new pg.Client({ connectionString: db.value, options: '-c role=coffer_app' });
@@ -163,6 +165,8 @@ async function main(): Promise<void> {
     console.log(`target p50 ≤ 2 ms through the client: ${p50 <= 2 ? 'met' : 'MISSED'}`);
     // Each write is a system call, ~0.1–0.3 ms on this VM's loopback: the trivial call's largest cost.
     if (writesPerCall >= 0) console.log(`server write system calls per trivial call: ${writesPerCall.toFixed(2)}`);
+    // CPU time is steadier than latency on a shared machine: the number to compare across changes.
+    if (cpuPerCall >= 0) console.log(`server CPU per trivial call: ${cpuPerCall.toFixed(3)} ms`);
     for (const [name, p] of Object.entries(phases))
       console.log(`  ${name}: ${p.perSecond.map((x) => x.toFixed(0)).join(', ')} ops/s per round`);
   } finally {
@@ -179,6 +183,17 @@ async function main(): Promise<void> {
 function socketWrites(pid: number): number {
   try {
     return Number(/^syscw: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The process's CPU time so far (user + system, Linux /proc/PID/stat), or NaN where there is no /proc. */
+function cpuMs(pid: number): number {
+  try {
+    // Fields 14 and 15 (utime, stime) in clock ticks, counted after the parenthesised command name.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
   } catch {
     return Number.NaN;
   }
