@@ -12,15 +12,15 @@ function flakyFetch(failures: number, code = 'ECONNRESET') {
   return { calls, fetchImpl };
 }
 
-describe('client retries', () => {
-  let server: TestServer;
-  let token: string;
-  beforeAll(async () => {
-    server = await startTestServer({ backend: 'fs' });
-    token = (await server.newTenant()).apiKey;
-  });
-  afterAll(async () => server?.close());
+let server: TestServer;
+let token: string;
+beforeAll(async () => {
+  server = await startTestServer({ backend: 'fs' });
+  token = (await server.newTenant()).apiKey;
+});
+afterAll(async () => server?.close());
 
+describe('client retries', () => {
   it('retries a query after network errors, with backoff', async () => {
     const { calls, fetchImpl } = flakyFetch(2);
     const c = createCofferClient({ url: server.url, token, fetch: fetchImpl });
@@ -63,13 +63,10 @@ describe('client retries', () => {
 });
 
 describe('client HTTP link', () => {
-  let server: TestServer;
-  let token: string;
+  let empty: string; // a tenant of its own, with nothing stored
   beforeAll(async () => {
-    server = await startTestServer({ backend: 'fs' });
-    token = (await server.newTenant()).apiKey;
+    empty = (await server.newTenant()).apiKey;
   });
-  afterAll(async () => server?.close());
 
   /** A fetch that records the URL of every request it sends (one already aborted is not sent). */
   function recordingClient() {
@@ -78,7 +75,7 @@ describe('client HTTP link', () => {
       if (!init?.signal?.aborted) urls.push(String(input));
       return fetch(input, init);
     };
-    return { urls, client: createCofferClient({ url: server.url, token, fetch: fetchImpl }) };
+    return { urls, client: createCofferClient({ url: server.url, token: empty, fetch: fetchImpl }) };
   }
 
   it('sends calls made together in one batch, errors and all, each with its own answer', async () => {
