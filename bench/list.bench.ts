@@ -7,6 +7,7 @@
  *
  *   npm run bench -- list      (BENCH_ROWS=1000000 BENCH_CALLS=1000)
  */
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { createCofferClient } from '../client/src/index.ts';
@@ -46,6 +47,12 @@ async function seed(owner: pg.Client, tenantId: string): Promise<void> {
   await owner.query('commit');
 }
 
+/** CPU time (user + system) `pid` has used so far, in ms (/proc/<pid>/stat counts clock ticks, 100 a second). */
+const cpuMs = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
+
 const encodeCursor = (createdAt: Date, id: string) => Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
 
 async function main(): Promise<void> {
@@ -79,12 +86,14 @@ async function main(): Promise<void> {
     const list = (i: number) => client.artifact.list.query({ limit: 100, cursor: cursors[i % cursors.length] });
     for (let i = 0; i < 200; i++) await list(i);
     const viaClient: number[] = [];
+    const cpu0 = cpuMs(coffer.pid);
     for (let i = 0; i < CALLS; i++) {
       const s = performance.now();
       const page = await list(i);
       viaClient.push(performance.now() - s);
       if (page.items.length !== 100 && i % cursors.length === 0) throw new Error(`a first page of ${page.items.length} rows`);
     }
+    const serverCpu = (cpuMs(coffer.pid) - cpu0) / CALLS;
 
     // The same statement the service runs, straight to Postgres as its role (the app pool's URL is the server's business: use the owner's session with the app role set).
     const raw = new pg.Client({ connectionString: db.value, options: '-c role=coffer_app' });
@@ -123,6 +132,7 @@ async function main(): Promise<void> {
       row('same SQL straight to Postgres (begin, bind tenant, select, commit)', viaSql),
       ['ratio', ...[50, 90, 99].map((p) => `${(percentile(viaClient, p) / percentile(viaSql, p)).toFixed(2)}×`), ''],
     ]);
+    console.log(`server CPU per page (user + system, /proc): ${serverCpu.toFixed(2)} ms`);
     const p99 = percentile(viaClient, 99);
     console.log(`target p99 < 10 ms through the client: ${p99 < 10 ? 'met' : 'MISSED'}`);
     await Promise.all([client.close(), admin.close()]);
