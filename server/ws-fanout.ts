@@ -2,6 +2,7 @@ import type { Encoder } from '@trpc/server/adapters/ws';
 import superjson from 'superjson';
 import type { WebSocket } from 'ws';
 import type { CofferEvent } from '../shared/schemas/events.ts';
+import { serializeWire } from '../shared/wire-codec.ts';
 import type { DirectChannel } from './events/inbox.ts';
 import { wireInput } from './wire.ts';
 
@@ -45,7 +46,7 @@ export const wireTransformer = {
   input: wireInput,
   output: {
     serialize(value: unknown) {
-      if (!isTrackedHandshake(value)) return superjson.serialize(value);
+      if (!isTrackedHandshake(value)) return serializeWire(value);
       const out = superjson.serialize({ id: value.id, data: value.data.event });
       Object.defineProperty(out, CHANNEL, { value: value.data.channel, enumerable: false });
       return out;
