@@ -101,13 +101,20 @@ async function main(): Promise<void> {
       await raw.end().catch(() => {});
       throw new Error('could not connect as coffer_app for the raw SQL baseline');
     });
-    const sqlText = `select * from artifacts where tenant_id = $1 and status <> 'deleted' and ($2::timestamptz is null or (created_at, id) < ($2::timestamptz, $3::uuid)) order by created_at desc, id desc limit 101`;
-    const rawOnce = async (i: number) => {
-      const c = sampled.rows[(i % cursors.length) - 1];
+    const columns =
+      'id, kind, entity_type, entity_id, project_id, version_id, content_type, filename, size_bytes, sha256, status, failure_reason, metadata, created_at, updated_at';
+    const newest = `select ${columns} from artifacts where tenant_id = $1 and status <> 'deleted' order by created_at desc, id desc limit 101`;
+    const after = `select ${columns} from artifacts where tenant_id = $1 and status <> 'deleted' and (created_at, id) < ($2::timestamptz, $3::uuid) order by created_at desc, id desc limit 101`;
+    const inTenant = async <T>(fn: () => Promise<T>): Promise<T> => {
       await raw.query('begin');
       await raw.query(`select set_config('app.tenant_id', $1, true)`, [tenant.id]);
-      await raw.query(sqlText, [tenant.id, c?.created_at ?? null, c?.id ?? null]);
+      const result = await fn();
       await raw.query('commit');
+      return result;
+    };
+    const rawOnce = (i: number) => {
+      const c = sampled.rows[(i % cursors.length) - 1];
+      return inTenant(() => (c ? raw.query(after, [tenant.id, c.created_at, c.id]) : raw.query(newest, [tenant.id])));
     };
     for (let i = 0; i < 200; i++) await rawOnce(i);
     const viaSql: number[] = [];
@@ -115,6 +122,15 @@ async function main(): Promise<void> {
       const s = performance.now();
       await rawOnce(i);
       viaSql.push(performance.now() - s);
+    }
+    // The plans, as the service's role sees them: the newest page and the oldest sampled cursor.
+    const oldest = sampled.rows.reduce((a, b) => (a.created_at < b.created_at ? a : b), sampled.rows[0]!);
+    for (const [label, text, params] of [
+      ['newest page', newest, [tenant.id]],
+      ['oldest sampled cursor', after, [tenant.id, oldest.created_at, oldest.id]],
+    ] as const) {
+      const plan = await inTenant(() => raw.query(`explain (analyze, buffers) ${text}`, [...params]));
+      console.log(`plan, ${label}:\n  ${plan.rows.map((r) => r['QUERY PLAN']).join('\n  ')}`);
     }
     await raw.end();
 
