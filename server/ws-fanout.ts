@@ -3,6 +3,7 @@ import type { Encoder } from '@trpc/server/adapters/ws';
 import superjson from 'superjson';
 import type { WebSocket } from 'ws';
 import type { CofferEvent } from '../shared/schemas/events.ts';
+import { serializeWire } from '../shared/wire-codec.ts';
 import type { DirectChannel } from './events/inbox.ts';
 import { wireInput } from './wire.ts';
 
@@ -47,7 +48,7 @@ export const wireTransformer = {
   input: wireInput,
   output: {
     serialize(value: unknown) {
-      if (!isTrackedHandshake(value)) return superjson.serialize(value);
+      if (!isTrackedHandshake(value)) return serializeWire(value);
       // A copy of the event's shared serialization: every subscription's first event is this one
       // until the fast path takes over, so a thousand handshakes cost one superjson pass.
       const { event } = value.data;

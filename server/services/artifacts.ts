@@ -119,7 +119,7 @@ export async function listArtifactsPage(deps: Deps, tenant: TenantScope, input: 
   if (input.kind) assertKind(deps, input.kind);
   const after = byCreation.after(input.cursor);
   const rows = await tenant.run((tx) => q.listArtifacts(tx, { ...input, tenantId: tenant.id, limit: input.limit + 1, after }));
-  return toPage(rows, input.limit, toArtifact, byCreation.key);
+  return toPage(rows, input.limit, (row) => row, byCreation.key);
 }
 
 /**

@@ -69,6 +69,52 @@ describe.each(BACKENDS)('artifacts on %s', (backend) => {
     expect(seen).toEqual([...ids].reverse());
   });
 
+  it('lists, under every filter and page by page, exactly what getInfo shows of each artifact', async () => {
+    const t = await server.newTenant();
+    const made = [];
+    for (let i = 0; i < 6; i++) {
+      made.push(
+        await t.client.artifact.put.mutate({
+          kind: i % 2 ? 'agent_trace' : 'chat_transcript',
+          payload: { i },
+          ...(i % 3 ? { entityType: 'chat', entityId: `c-${i % 2}` } : {}),
+          metadata: { i, 'a.b': { nested: [i, null, 'x'] } },
+        }),
+      );
+    }
+    const gone = await t.client.artifact.put.mutate({ kind: 'agent_trace', payload: 'deleted' });
+    await t.client.artifact.delete.mutate({ id: gone.id });
+    const infos = await Promise.all(made.map((a) => t.client.artifact.getInfo.query({ id: a.id })));
+    const newestFirst = [...infos].reverse();
+    const filters = [
+      {},
+      { kind: 'agent_trace' },
+      { entityType: 'chat' },
+      { entityType: 'chat', entityId: 'c-1' },
+      { status: 'ready' as const },
+      { status: 'ready' as const, kind: 'chat_transcript', entityType: 'chat', entityId: 'c-0' },
+      { status: 'deleted' as const },
+    ];
+    for (const filter of filters) {
+      const listed = [];
+      let cursor: string | undefined;
+      do {
+        const page = await t.client.artifact.list.query({ ...filter, limit: 2, cursor });
+        listed.push(...page.items);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      const want = newestFirst.filter(
+        (a) =>
+          (!filter.kind || a.kind === filter.kind) &&
+          (!filter.entityType || a.entityType === filter.entityType) &&
+          (!filter.entityId || a.entityId === filter.entityId) &&
+          (!filter.status || a.status === filter.status),
+      );
+      expect(listed, JSON.stringify(filter)).toEqual(want);
+      for (const item of listed) expect(Object.keys(item)).toEqual(Object.keys(want[0]!));
+    }
+  });
+
   it('refuses bad input with typed errors and writes nothing', async () => {
     const t = await server.newTenant();
     await expectTrpcError(t.client.artifact.put.mutate({ kind: 'nope', payload: {} }), 'BAD_REQUEST', /allowed kinds: chat_transcript/);
