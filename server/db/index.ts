@@ -255,4 +255,3 @@ function sharingOneWrite<T>(client: pg.PoolClient, send: () => T): T {
     setImmediate(() => socket.uncork());
   }
 }
-
