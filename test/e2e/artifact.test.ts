@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectTrpcError } from '../support/expect-error.ts';
 import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
@@ -67,6 +68,27 @@ describe.each(BACKENDS)('artifacts on %s', (backend) => {
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
     expect(seen).toEqual([...ids].reverse());
+  });
+
+  it('pages past rows created in the same millisecond, which cursors cannot tell apart (Postgres keeps microseconds)', async () => {
+    const t = await server.newTenant();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await t.client.artifact.put.mutate({ kind: 'agent_trace', payload: { i } })).id);
+    // Concurrent uploads get created_at from the database clock: same millisecond, distinct microseconds.
+    for (const [i, id] of ids.entries()) {
+      const at = `2026-01-01 00:00:00.123${String(i + 1)}00+00`;
+      await server.systemDb.execute(sql`update artifacts set created_at = ${at}::timestamptz where id = ${id}`);
+    }
+    for (const filter of [{}, { kind: 'agent_trace' }]) {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await t.client.artifact.list.query({ ...filter, limit: 1, cursor });
+        seen.push(...page.items.map((x) => x.id));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      expect(seen, JSON.stringify(filter)).toEqual([...ids].reverse());
+    }
   });
 
   it('lists, under every filter and page by page, exactly what getInfo shows of each artifact', async () => {

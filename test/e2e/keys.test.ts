@@ -1,4 +1,6 @@
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiKeys } from '../../server/db/schema/index.ts';
 import { appRouter } from '../../server/routers/_app.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -64,6 +66,26 @@ describe('scoped, rotatable API keys', () => {
     await expect(server.client(rotated.apiKey.key).artifact.list.query({})).resolves.toBeTruthy();
     await admin.client.key.revoke.mutate({ keyId: rotated.apiKey.id });
     await expectTrpcError(server.client(rotated.apiKey.key).artifact.list.query({}), 'UNAUTHORIZED', /revoked/);
+  });
+
+  it('pages past keys created in the same millisecond (Postgres keeps microseconds, cursors do not)', async () => {
+    const t = await server.newTenant();
+    for (let i = 0; i < 3; i++) await keyWith(t.tenantId, ['read']);
+    const keys = await server.systemDb.select({ id: apiKeys.id }).from(apiKeys).where(eq(apiKeys.tenantId, t.tenantId));
+    for (const [i, { id }] of keys.entries()) {
+      await server.systemDb
+        .update(apiKeys)
+        .set({ createdAt: sql`${`2026-01-01 00:00:00.123${i + 1}00+00`}::timestamptz` })
+        .where(eq(apiKeys.id, id));
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await server.admin.admin.listApiKeys.query({ tenantId: t.tenantId, limit: 1, cursor });
+      seen.push(...page.items.map((k) => k.id));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    expect(seen).toEqual(keys.map((k) => k.id).reverse());
   });
 
   it('pages key lists and caps page sizes', async () => {

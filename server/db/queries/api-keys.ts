@@ -2,6 +2,7 @@ import { and, count, desc, eq, gt, isNull, lt, or, type SQL, sql } from 'drizzle
 import type { DbOrTx } from '../index.ts';
 import { ADVISORY_LOCKS } from '../locks.ts';
 import { apiKeys } from '../schema/index.ts';
+import { olderThanRow } from './keyset.ts';
 
 /** Every query on api_keys lives here; `tenantId`, where optional, narrows a lookup to one tenant. */
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
@@ -40,7 +41,7 @@ export interface ListApiKeysParams {
 /** A tenant's keys, newest first, keyset-paginated like every list (api_keys_tenant_idx). */
 export async function listApiKeys(db: DbOrTx, p: ListApiKeysParams): Promise<ApiKeyRow[]> {
   const where: SQL[] = [eq(apiKeys.tenantId, p.tenantId)];
-  if (p.after) where.push(sql`(${apiKeys.createdAt}, ${apiKeys.id}) < (${p.after.createdAt.toISOString()}, ${p.after.id})`);
+  if (p.after) where.push(olderThanRow('api_keys', apiKeys.createdAt, apiKeys.id, p.after));
   return db
     .select()
     .from(apiKeys)

@@ -4,6 +4,7 @@ import type { ArtifactStatus } from '../../../shared/constants.ts';
 import type { DbOrTx } from '../index.ts';
 import { prepared } from '../prepared.ts';
 import { artifacts } from '../schema/index.ts';
+import { olderThanRowText } from './keyset.ts';
 
 export type ArtifactRow = typeof artifacts.$inferSelect;
 export type NewArtifactRow = typeof artifacts.$inferInsert;
@@ -199,7 +200,7 @@ export async function listArtifacts(db: DbOrTx, p: ListArtifactsParams): Promise
   if (p.entityId) filter('entity_id', p.entityId);
   if (p.after) {
     values.push(p.after.createdAt.toISOString(), p.after.id);
-    where.push(`(created_at, id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
+    where.push(olderThanRowText('artifacts', 'created_at', 'id', `$${values.length - 1}::timestamptz`, `$${values.length}::uuid`));
   }
   values.push(p.limit);
   const shape = `${p.status ? 's' : ''}${p.kind ? 'k' : ''}${p.entityType ? 't' : ''}${p.entityId ? 'e' : ''}${p.after ? 'a' : ''}`;
