@@ -2,7 +2,7 @@ import { and, count, desc, eq, gt, isNull, lt, or, type SQL, sql } from 'drizzle
 import type { DbOrTx } from '../index.ts';
 import { ADVISORY_LOCKS } from '../locks.ts';
 import { apiKeys } from '../schema/index.ts';
-import { olderThanRow } from './keyset.ts';
+import { keysetStart, olderThan } from './keyset.ts';
 
 /** Every query on api_keys lives here; `tenantId`, where optional, narrows a lookup to one tenant. */
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
@@ -41,7 +41,7 @@ export interface ListApiKeysParams {
 /** A tenant's keys, newest first, keyset-paginated like every list (api_keys_tenant_idx). */
 export async function listApiKeys(db: DbOrTx, p: ListApiKeysParams): Promise<ApiKeyRow[]> {
   const where: SQL[] = [eq(apiKeys.tenantId, p.tenantId)];
-  if (p.after) where.push(olderThanRow('api_keys', apiKeys.createdAt, apiKeys.id, p.after));
+  if (p.after) where.push(olderThan(apiKeys.createdAt, apiKeys.id, await keysetStart(db, 'api_keys', p.after), p.after.id));
   return db
     .select()
     .from(apiKeys)

@@ -4,7 +4,7 @@ import type { ArtifactStatus } from '../../../shared/constants.ts';
 import type { DbOrTx } from '../index.ts';
 import { prepared } from '../prepared.ts';
 import { artifacts } from '../schema/index.ts';
-import { olderThanRowText } from './keyset.ts';
+import { keysetStart } from './keyset.ts';
 
 export type ArtifactRow = typeof artifacts.$inferSelect;
 export type NewArtifactRow = typeof artifacts.$inferInsert;
@@ -199,8 +199,8 @@ export async function listArtifacts(db: DbOrTx, p: ListArtifactsParams): Promise
   if (p.entityType) filter('entity_type', p.entityType);
   if (p.entityId) filter('entity_id', p.entityId);
   if (p.after) {
-    values.push(p.after.createdAt.toISOString(), p.after.id);
-    where.push(olderThanRowText('artifacts', 'created_at', 'id', `$${values.length - 1}::timestamptz`, `$${values.length}::uuid`));
+    values.push(await keysetStart(db, 'artifacts', p.after), p.after.id);
+    where.push(`(created_at, id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
   }
   values.push(p.limit);
   const shape = `${p.status ? 's' : ''}${p.kind ? 'k' : ''}${p.entityType ? 't' : ''}${p.entityId ? 'e' : ''}${p.after ? 'a' : ''}`;

@@ -1,7 +1,7 @@
 import { and, desc, eq, type SQL } from 'drizzle-orm';
 import type { DbOrTx, Tx } from '../index.ts';
 import { artifacts, projects, versions } from '../schema/index.ts';
-import { olderThanRow } from './keyset.ts';
+import { keysetStart, olderThan } from './keyset.ts';
 
 export type VersionRow = typeof versions.$inferSelect;
 export type NewVersionRow = typeof versions.$inferInsert;
@@ -72,7 +72,7 @@ export interface ListVersionsParams {
 export async function listVersions(db: DbOrTx, p: ListVersionsParams): Promise<VersionView[]> {
   const where: SQL[] = [eq(versions.tenantId, p.tenantId), eq(versions.projectId, p.projectId)];
   if (p.readyOnly) where.push(eq(artifacts.status, 'ready'));
-  if (p.after) where.push(olderThanRow('versions', versions.createdAt, versions.id, p.after));
+  if (p.after) where.push(olderThan(versions.createdAt, versions.id, await keysetStart(db, 'versions', p.after), p.after.id));
   return selectViews(db)
     .where(and(...where))
     .orderBy(desc(versions.createdAt), desc(versions.id))
