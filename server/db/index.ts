@@ -96,14 +96,7 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
  * events written in the same transaction apply without touching the queries.
  */
 export function withTenant<T>(db: Db, tenantId: string, fn: (tx: Tx) => Promise<T>, settings?: TxSettings): Promise<T> {
-  if (systemDbs.has(db)) throw new Error('withTenant needs the service pool, not the system pool');
-  // The id goes into the statement text so BEGIN and the binding share one round trip (the simple
-  // query protocol takes no parameters); it is a UUID, checked here, so it cannot carry SQL.
-  if (!UUID_RE.test(tenantId)) throw new Error('withTenant: the tenant id is not a UUID');
-  const more = Object.entries(settings ?? {}).map(
-    ([name, value]) => `, set_config(${pg.escapeLiteral(name)}, ${pg.escapeLiteral(value)}, true)`,
-  );
-  return inTransaction(db, `begin; select set_config('app.tenant_id', '${tenantId}', true)${more.join('')}`, fn);
+  return tenantTransaction(db, tenantId, fn, settings ?? {}, false);
 }
 
 /**
@@ -113,9 +106,18 @@ export function withTenant<T>(db: Db, tenantId: string, fn: (tx: Tx) => Promise<
  * back to the pool at once; the next transaction on it queues behind that COMMIT.
  */
 export function readTenant<T>(db: Db, tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  if (systemDbs.has(db)) throw new Error('readTenant needs the service pool, not the system pool');
-  if (!UUID_RE.test(tenantId)) throw new Error('readTenant: the tenant id is not a UUID');
-  return inTransaction(db, `begin read only; select set_config('app.tenant_id', '${tenantId}', true)`, fn, { readOnly: true });
+  return tenantTransaction(db, tenantId, fn, {}, true);
+}
+
+function tenantTransaction<T>(db: Db, tenantId: string, fn: (tx: Tx) => Promise<T>, settings: TxSettings, readOnly: boolean): Promise<T> {
+  const caller = readOnly ? 'readTenant' : 'withTenant';
+  if (systemDbs.has(db)) throw new Error(`${caller} needs the service pool, not the system pool`);
+  // The id goes into the statement text so BEGIN and the binding share one round trip (the simple
+  // query protocol takes no parameters); it is a UUID, checked here, so it cannot carry SQL.
+  if (!UUID_RE.test(tenantId)) throw new Error(`${caller}: the tenant id is not a UUID`);
+  const more = Object.entries(settings).map(([name, value]) => `, set_config(${pg.escapeLiteral(name)}, ${pg.escapeLiteral(value)}, true)`);
+  const begin = readOnly ? 'begin read only' : 'begin';
+  return inTransaction(db, `${begin}; select set_config('app.tenant_id', '${tenantId}', true)${more.join('')}`, fn, { readOnly });
 }
 
 /** Transaction-local settings a tenant transaction starts with (e.g. coffer.plan_quotas, server/services/quota.ts). */
