@@ -7,12 +7,13 @@ import { notFound } from '../errors.ts';
 
 /**
  * Quotas. What counts against one (tenant_usage) and the check itself live in the database
- * (migration 0009): a trigger on artifacts counts every artifact that holds or will hold bytes
- * (pending uploads at their declared size) and refuses, in the inserting transaction, one that
- * takes the tenant past its limit. Its usage row lock makes the next insert of the tenant wait for
- * this transaction, so two concurrent uploads cannot both take the last space; the refusal
- * (SQLSTATE CF001) becomes QUOTA_EXCEEDED in server/db/pg-errors.ts. This file gives the trigger
- * the instance's plan table, and reads and sets quotas.
+ * (migrations 0009, 0010): a trigger on artifacts counts every artifact that holds or will hold
+ * bytes (pending uploads at their declared size) and refuses, at the inserting transaction's
+ * COMMIT, one that takes the tenant past its limit. Its usage row lock makes the next commit of the
+ * tenant wait for this one, so two concurrent uploads cannot both take the last space; the refusal
+ * (SQLSTATE CF001, which rolls the whole transaction back) becomes QUOTA_EXCEEDED in
+ * server/db/pg-errors.ts. This file gives the trigger the instance's plan table, and reads and
+ * sets quotas.
  */
 
 const plansJson = new WeakMap<Config, string>();

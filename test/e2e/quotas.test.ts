@@ -1,8 +1,11 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifacts, tenantUsage } from '../../server/db/schema/index.ts';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createDb, createSystemDb, withSystem, withTenant } from '../../server/db/index.ts';
+import { classifyPgError } from '../../server/db/pg-errors.ts';
+import { artifacts, tenants, tenantUsage } from '../../server/db/schema/index.ts';
 import { MiB } from '../../shared/constants.ts';
 import { tenantPrefix } from '../../shared/keys.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
@@ -265,5 +268,80 @@ describe('quota settings', () => {
     expect(() => loadConfig({ COFFER_QUOTAS: '{"free":{"bytes":-1}}' })).toThrow(/COFFER_QUOTAS/);
     expect(() => loadConfig({ COFFER_QUOTAS: '{"free":{"byte":1}}' })).toThrow(/COFFER_QUOTAS/);
     expect(loadConfig({ COFFER_QUOTAS: '{"free":{"bytes":null}}' }).quotas.free).toEqual({ bytes: null, objects: 1_000_000 });
+  });
+});
+
+describe('the quota count (migration 0010)', () => {
+  /** A tenant with a 2-object quota, and the service's own pool (coffer_app). */
+  async function setUp() {
+    const { db, pool } = createDb(inject('databaseRoles').app, { max: 3 });
+    const { db: systemDb, pool: systemPool } = createSystemDb(inject('databaseRoles').system);
+    const [t] = await withSystem(systemDb, (tx) =>
+      tx
+        .insert(tenants)
+        .values({ name: 'quota lock', quota: { objects: 2 } })
+        .returning({ id: tenants.id }),
+    );
+    const row = () => ({
+      id: randomUUID(),
+      tenantId: t!.id,
+      kind: 'agent_trace',
+      storageKey: `tenants/${t!.id}/q/${randomUUID()}`,
+      contentType: 'application/json',
+      sizeBytes: 1,
+      sha256: '0'.repeat(64),
+      status: 'ready' as const,
+    });
+    const insert = (during?: Promise<unknown>) =>
+      withTenant(
+        db,
+        t!.id,
+        async (tx) => {
+          await tx.insert(artifacts).values(row());
+          await during;
+        },
+        { 'coffer.plan_quotas': '{}' },
+      );
+    const count = async () => (await withSystem(systemDb, (tx) => tx.select().from(tenantUsage).where(eq(tenantUsage.tenantId, t!.id))))[0];
+    const close = async () => {
+      await withSystem(systemDb, (tx) => tx.delete(tenants).where(eq(tenants.id, t!.id)));
+      await Promise.all([pool.end(), systemPool.end()]);
+    };
+    return { insert, count, close };
+  }
+
+  it("takes the tenant's usage row at COMMIT: an open transaction of a tenant does not hold up the tenant's other writes", async () => {
+    const { insert, count, close } = await setUp();
+    try {
+      let release!: () => void;
+      const open = insert(new Promise<void>((r) => (release = r)));
+      await new Promise((r) => setTimeout(r, 100)); // its insert has run; it has not committed
+      // Counted at the insert, the open transaction's row lock would hold this one until release.
+      const next = insert();
+      const outcome = await Promise.race([next.then(() => 'committed'), new Promise((r) => setTimeout(r, 3000, 'waited'))]);
+      release();
+      await open;
+      expect(outcome).toBe('committed');
+      expect(await count()).toMatchObject({ objects: 2 });
+    } finally {
+      await close();
+    }
+  });
+
+  it('refuses at COMMIT over the quota and rolls the whole transaction back', async () => {
+    const { insert, count, close } = await setUp();
+    try {
+      await insert();
+      await insert();
+      // Raised by the COMMIT, not by a drizzle statement: the classifier still finds it.
+      const refused = await insert().then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(classifyPgError(refused)?.code).toBe('QUOTA_EXCEEDED');
+      expect(await count()).toMatchObject({ objects: 2 });
+    } finally {
+      await close();
+    }
   });
 });
