@@ -1,6 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import type { AddressInfo } from 'node:net';
+import superjson from 'superjson';
+import { describe, expect, it, vi } from 'vitest';
 import * as wsModule from 'ws';
-import { textFrame } from '../../server/ws-fanout.ts';
+import { WebSocket, WebSocketServer } from 'ws';
+import { textFrame, wireEncoder, wireTransformer, wsChannel } from '../../server/ws-fanout.ts';
+import type { CofferEvent } from '../../shared/schemas/events.ts';
 
 /** ws's own framing classes, which it exports at run time but its type definitions leave out. */
 const { Sender, Receiver } = wsModule as unknown as {
@@ -43,4 +47,49 @@ describe('textFrame', () => {
     expect(isBinary).toBe(false);
     expect(data.equals(payload)).toBe(true);
   });
+});
+
+/**
+ * The fast path and its fallback deliver the same message: a socket with permessage-deflate
+ * negotiated goes through ws.send (ws compresses), one without is written to the TCP socket.
+ */
+describe('wsChannel', () => {
+  const event: CofferEvent = {
+    id: 42,
+    type: 'artifact_uploaded',
+    createdAt: new Date('2026-11-29T05:00:00.000Z'),
+    artifactId: '5b0c4a53-7d4e-4d0e-9d5f-0a4f1f1d2c3b',
+    projectId: null,
+    versionId: null,
+    data: { kind: 'agent_trace', sizeBytes: 10, sha256: 'a'.repeat(64), filename: null, downloadReady: true },
+  };
+  // What tRPC's adapter sends for a tracked event (server/events/subscription.ts tracks by String(id)).
+  const expected = { id: 7, jsonrpc: '2.0', result: { type: 'data', data: superjson.serialize({ id: '42', data: event }), id: '42' } };
+
+  for (const deflate of [false, true]) {
+    it(`${deflate ? 'with' : 'without'} permessage-deflate: the message tRPC would send, ${deflate ? 'through ws.send' : 'straight to the socket'}`, async () => {
+      const server = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: deflate ? { threshold: 0 } : false });
+      await new Promise((r) => server.once('listening', r));
+      try {
+        const accepted = new Promise<WebSocket>((resolve) => server.once('connection', resolve));
+        const { port } = server.address() as AddressInfo;
+        const client = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: deflate });
+        const received = new Promise<string>((resolve) => client.once('message', (data) => resolve(String(data))));
+        const serverSide = await accepted;
+        expect(Object.keys((serverSide as unknown as { _extensions: object })._extensions)).toEqual(deflate ? ['permessage-deflate'] : []);
+        const send = vi.spyOn(serverSide, 'send');
+        const channel = wsChannel(serverSide);
+        // The first event goes the normal way, through the router's transformer and the adapter's encoder, which teach the channel its head.
+        const first = wireTransformer.output.serialize({ id: '42', data: channel.handshake(event) });
+        wireEncoder.encode({ id: 7, jsonrpc: '2.0', result: { type: 'data', data: first } });
+        expect(channel.ready).toBe(true);
+        channel.send(event);
+        expect(JSON.parse(await received)).toEqual(JSON.parse(JSON.stringify(expected)));
+        expect(send).toHaveBeenCalledTimes(deflate ? 1 : 0);
+        client.close();
+      } finally {
+        await new Promise((r) => server.close(r));
+      }
+    });
+  }
 });
