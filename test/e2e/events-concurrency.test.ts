@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CofferClient } from '../../client/src/index.ts';
 import { type Db, withTenant } from '../../server/db/index.ts';
 import { events } from '../../server/db/schema/index.ts';
-import { appendEvent } from '../../server/events/append.ts';
+import { appendEvent, appendEvents } from '../../server/events/append.ts';
 import type { CofferEvent } from '../../shared/schemas/events.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -97,6 +97,28 @@ describe('many concurrent writers of one tenant', () => {
       stop.abort();
     }
   }, 120_000);
+
+  it("keeps a transaction's events in the order they were appended, and commits none if their insert fails", async () => {
+    const t = await a.newTenant();
+    const news = Array.from({ length: 40 }, (_, i) => ({
+      type: 'artifact_deleted' as const,
+      artifactId: randomUUID(),
+      data: { kind: `k${i}` },
+    }));
+    await withTenant(a.deps.db, t.tenantId, async (tx) => {
+      await appendEvents(tx, t.tenantId, news.slice(0, 10));
+      await appendEvents(tx, t.tenantId, news.slice(10));
+    });
+    const rows = await a.systemDb.select().from(events).where(eq(events.tenantId, t.tenantId)).orderBy(events.id);
+    expect(rows.map((r) => r.artifactId)).toEqual(news.map((e) => e.artifactId));
+    // A value the insert refuses (artifact_id is a uuid): the COMMIT behind it rolls back, and the error reaches the caller.
+    const bad = withTenant(a.deps.db, t.tenantId, async (tx) => {
+      await appendEvent(tx, t.tenantId, { type: 'artifact_deleted', artifactId: randomUUID(), data: { kind: 'fine' } });
+      await appendEvent(tx, t.tenantId, { type: 'artifact_deleted', artifactId: 'not-a-uuid', data: { kind: 'bad' } });
+    });
+    await expect(bad).rejects.toMatchObject({ code: '22P02' });
+    expect(await committedIds(t.tenantId)).toHaveLength(40);
+  });
 
   it('writers of one tenant do not wait for each other', async () => {
     const t = await a.newTenant();
