@@ -292,13 +292,14 @@ describe('the quota count (migration 0010)', () => {
       sha256: '0'.repeat(64),
       status: 'ready' as const,
     });
-    const insert = (during?: Promise<unknown>) =>
+    /** Inserts one artifact and commits, after `afterInsert` (if any) has finished. */
+    const insert = (afterInsert?: () => Promise<unknown>) =>
       withTenant(
         db,
         t!.id,
         async (tx) => {
           await tx.insert(artifacts).values(row());
-          await during;
+          await afterInsert?.();
         },
         { 'coffer.plan_quotas': '{}' },
       );
@@ -314,8 +315,13 @@ describe('the quota count (migration 0010)', () => {
     const { insert, count, close } = await setUp();
     try {
       let release!: () => void;
-      const open = insert(new Promise<void>((r) => (release = r)));
-      await new Promise((r) => setTimeout(r, 100)); // its insert has run; it has not committed
+      let inserted!: () => void;
+      const hasInserted = new Promise<void>((r) => (inserted = r));
+      const open = insert(() => {
+        inserted();
+        return new Promise<void>((r) => (release = r));
+      });
+      await hasInserted; // its insert has run; it has not committed
       // Counted at the insert, the open transaction's row lock would hold this one until release.
       const next = insert();
       const outcome = await Promise.race([next.then(() => 'committed'), new Promise((r) => setTimeout(r, 3000, 'waited'))]);
