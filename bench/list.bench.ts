@@ -7,11 +7,10 @@
  *
  *   npm run bench -- list      (BENCH_ROWS=1000000 BENCH_CALLS=1000)
  */
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { createCofferClient } from '../client/src/index.ts';
-import { type CofferProcess, startCofferProcess } from './support/coffer-process.ts';
+import { type CofferProcess, cpuMs, startCofferProcess } from './support/coffer-process.ts';
 import { startDatabase } from './support/services.ts';
 import { percentile, printTable } from './support/stats.ts';
 
@@ -46,12 +45,6 @@ async function seed(owner: pg.Client, tenantId: string): Promise<void> {
   );
   await owner.query('commit');
 }
-
-/** CPU time (user + system) `pid` has used so far, in ms (/proc/<pid>/stat counts clock ticks, 100 a second). */
-const cpuMs = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-};
 
 const encodeCursor = (createdAt: Date, id: string) => Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
 

@@ -21,7 +21,7 @@ import WebSocket from 'ws';
 import { type CofferClient, createCofferClient } from '../client/src/index.ts';
 import { createS3Client } from '../server/storage/s3.ts';
 import { ensureBucket } from './support/bucket.ts';
-import { type CofferProcess, startCofferProcess } from './support/coffer-process.ts';
+import { type CofferProcess, cpuMs, startCofferProcess } from './support/coffer-process.ts';
 import { type S3Config, startDatabase, startS3 } from './support/services.ts';
 import { closedLoop, median, percentile, printTable } from './support/stats.ts';
 
@@ -183,17 +183,6 @@ async function main(): Promise<void> {
 function socketWrites(pid: number): number {
   try {
     return Number(/^syscw: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]);
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** The process's CPU time so far (user + system, Linux /proc/PID/stat), or NaN where there is no /proc. */
-function cpuMs(pid: number): number {
-  try {
-    // Fields 14 and 15 (utime, stime) in clock ticks, counted after the parenthesised command name.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
   } catch {
     return Number.NaN;
   }

@@ -101,6 +101,17 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A process's CPU time so far, in ms (user + system, Linux /proc/PID/stat), or NaN where there is no /proc. */
+export function cpuMs(pid: number): number {
+  try {
+    // Fields 14 and 15 (utime, stime) in clock ticks, counted after the parenthesised command name.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 const statusKb = (pid: number, field: 'VmRSS' | 'VmHWM') => {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
