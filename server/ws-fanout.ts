@@ -137,7 +137,7 @@ export function textFrame(head: Buffer, tail: Buffer): Buffer {
   return frame;
 }
 
-/** Events sent by the fast path, per process (tests check that it is taken). */
+/** Events the fast path wrote straight to a socket, per process (tests check that it is taken). */
 export const fanoutStats = { directSends: 0 };
 
 class WsChannel implements DirectChannel {
@@ -171,10 +171,10 @@ class WsChannel implements DirectChannel {
     const socket = internals._socket;
     if (socket && internals._sender?._state === 0 && !internals._extensions?.[PERMESSAGE_DEFLATE]) {
       socket.write(textFrame(this.head, tailOf(event)));
+      fanoutStats.directSends++;
     } else {
       this.ws.send(Buffer.concat([this.head, tailOf(event)]), SEND_AS_TEXT);
     }
-    fanoutStats.directSends++;
   }
 
   batch(fn: () => void): void {
