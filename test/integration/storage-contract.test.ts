@@ -117,6 +117,37 @@ describe.each(backends)('storage contract: $name', ({ name, start }) => {
     expect((await storage.list(key('many/'))).items).toEqual([]);
   }, 120_000);
 
+  it('keeps every acknowledged write whole while other keys are deleted at the same time', async () => {
+    // Each lane empties its own tree (a delete) while writing into a fresh sibling tree: a backend
+    // that tidies up emptied folders must not take a write that just landed in one with it, and a
+    // read racing the write sees all of it or nothing. Test files share one S3 server, so this is
+    // what their uploads and deletes do to each other (CI lost an acknowledged part this way).
+    const body = randomBytes(64 * 1024);
+    const lost: string[] = [];
+    const read = (k: string) =>
+      storage.get(k).then(
+        (o) => bytes(o.body),
+        () => null,
+      );
+    const lane = async (l: number) => {
+      const tree = (i: number, side: string) => `race-${run}-${name}-${l}/${i}/${side}/k`;
+      for (let i = 0; i < 40; i++) {
+        await storage.put(tree(i, 'old'), body, { contentType: 'application/octet-stream' });
+        const fresh = tree(i, 'new');
+        const written = sleep(Math.random() * 6).then(() => storage.put(fresh, body, { contentType: 'application/octet-stream' }));
+        const peeked = sleep(Math.random() * 6).then(() => read(fresh));
+        await Promise.all([storage.delete(tree(i, 'old')), written]);
+        const seen = await peeked;
+        if (seen && !seen.equals(body)) lost.push(`${fresh}: read ${seen.length} of ${body.length} bytes while written`);
+        const after = await read(fresh);
+        if (!after?.equals(body)) lost.push(`${fresh}: ${after ? 'changed' : 'gone'} after its write was acknowledged`);
+        await storage.delete(fresh);
+      }
+    };
+    await Promise.all(Array.from({ length: 6 }, (_, l) => lane(l)));
+    expect(lost).toEqual([]);
+  }, 120_000);
+
   it('lists a prefix in lexicographic order, page by page', async () => {
     // `a-b` and `a.txt` sort before `a/x` on S3 (and must on fs). s3rver walks its directory tree
     // instead, putting `a/x` first and repeating it across pages, so it gets names without that trap.

@@ -1,8 +1,10 @@
 import crypto from 'node:crypto';
-import { access, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, open, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import S3rver from '@20minutes/s3rver';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import S3rver, { type S3rverStore } from '@20minutes/s3rver';
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import type { StorageConfig } from '../../server/config/index.ts';
 import { createS3Client } from '../../server/storage/s3.ts';
@@ -22,7 +24,8 @@ export interface TestS3 {
  * - it does not compare part etags on CompleteMultipartUpload;
  * - `Range: bytes=0-0` returns the whole object.
  * (Missing AbortMultipartUpload, NoSuchUpload, Content-MD5 and If-None-Match checks on PutObject
- * and ListMultipartUploads are patched in by the shims below.)
+ * and ListMultipartUploads are patched in by the shims below, and two races in its store are
+ * closed by raceFreeStore.)
  */
 export function usesS3rver(): boolean {
   return !process.env.S3_ENDPOINT;
@@ -60,6 +63,7 @@ export async function startTestS3(): Promise<TestS3> {
     vhostBuckets: false,
     configureBuckets: [{ name: BUCKET }],
   });
+  raceFreeStore(server.store);
   server.middleware.unshift(multipartShim(path.join(directory, BUCKET, '._S3rver_uploads')));
   server.middleware.unshift(createOnlyShim());
   server.middleware.unshift(listUploadsShim(path.join(directory, BUCKET, '._S3rver_uploads')));
@@ -110,6 +114,68 @@ async function ensureBucket(config: S3Config): Promise<void> {
     await client.send(new CreateBucketCommand({ Bucket: config.bucket }));
   } finally {
     client.destroy();
+  }
+}
+
+/**
+ * s3rver's filesystem store loses and tears objects when requests overlap, as they do when every
+ * test file shares this one server:
+ * - after a delete, it removes each parent folder it found empty with a recursive rm, which also
+ *   takes whatever another request wrote into that folder meanwhile: an acknowledged PUT, gone;
+ * - it writes an object in place, so a GET during the PUT reads part of it (and saves the MD5 of
+ *   that part as the object's etag).
+ * S3 does neither, so this store writes beside the object and renames it into place (an object
+ * appears whole or not at all), and removes emptied folders with rmdir, which refuses a folder
+ * that is no longer empty. (Still so in s3rver 5.0.0.)
+ */
+function raceFreeStore(store: S3rverStore): void {
+  store.putContent = async (objectPath, content) => {
+    // Not named like an object (`._S3rver_object`), so listings skip it.
+    const temp = `${objectPath}.writing-${crypto.randomBytes(6).toString('hex')}`;
+    const md5 = crypto.createHash('md5');
+    let size = 0;
+    const file = await openCreating(temp);
+    try {
+      await pipeline(
+        Buffer.isBuffer(content) ? Readable.from([content]) : content,
+        async function* (chunks: AsyncIterable<Buffer>) {
+          for await (const chunk of chunks) {
+            md5.update(chunk);
+            size += chunk.length;
+            yield chunk;
+          }
+        },
+        file.createWriteStream(),
+      );
+      await rename(temp, objectPath);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    return [size, md5.digest('hex')];
+  };
+  store.deleteObject = async (bucket, key) => {
+    await Promise.all(['object', 'object.md5', 'metadata.json'].map((r) => rm(store.getResourcePath(bucket, key, r), { force: true })));
+    const folders = key.split('/').slice(0, -1); // the last part is in the file names
+    for (; folders.length; folders.pop()) {
+      const removed = await rmdir(path.join(store.getBucketPath(bucket), ...folders)).then(
+        () => true,
+        () => false, // not empty (any more), or already gone
+      );
+      if (!removed) return;
+    }
+  };
+}
+
+/** Creates a file and its folder; again when a delete removed the emptied folder in between. */
+async function openCreating(file: string) {
+  for (let attempt = 0; ; attempt++) {
+    await mkdir(path.dirname(file), { recursive: true });
+    try {
+      return await open(file, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
+    }
   }
 }
 

@@ -1,6 +1,17 @@
 /** Just the part of @20minutes/s3rver (untyped, CommonJS) that test/support/s3-server.ts uses. */
 declare module '@20minutes/s3rver' {
   import type { Server } from 'node:http';
+  import type { Readable } from 'node:stream';
+
+  /** Its filesystem store; s3-server.ts replaces putContent and deleteObject. */
+  export interface S3rverStore {
+    existsObject(bucket: string, key: string): Promise<boolean>;
+    deleteObject(bucket: string, key: string): Promise<void>;
+    /** Writes an object's bytes; resolves with their size and hex MD5. */
+    putContent(objectPath: string, content: Buffer | Readable): Promise<[number, string]>;
+    getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+    getBucketPath(bucket: string): string;
+  }
 
   interface S3rverContext {
     method: string;
@@ -13,10 +24,7 @@ declare module '@20minutes/s3rver' {
     /** A request header, '' when absent. */
     get(header: string): string;
     response: { etag?: string };
-    store: {
-      existsObject(bucket: string, key: string): Promise<boolean>;
-      deleteObject(bucket: string, key: string): Promise<void>;
-    };
+    store: S3rverStore;
   }
   type Middleware = (ctx: S3rverContext, next: () => Promise<void>) => Promise<void>;
   export default class S3rver {
@@ -30,6 +38,7 @@ declare module '@20minutes/s3rver' {
     });
     /** Koa's middleware list; entries added before run() take part in every request. */
     middleware: Middleware[];
+    store: S3rverStore;
     run(): Promise<{ address: string; port: number }>;
     close(): Promise<void>;
     httpServer?: Server;
