@@ -41,8 +41,6 @@ export function partSizeOf(u: Pick<UploadRef, 'sizeBytes' | 'partSize'>, partNum
 /** Records an assembly for the upload; resolves with the one recorded (ours, or one recorded first). */
 export type RecordAssembly = (u: UploadRef, uploadId: string) => Promise<string>;
 
-/** How long a completion waits before it looks again for parts it did not find. */
-const MISSING_RECHECK_MS = 250;
 /** Copies of parts into one upload's assembly in flight at once (server-side copies on S3). */
 const COPY_CONCURRENCY = 4;
 /** Part reads in flight at once across all uploads of this instance, so verification cannot starve requests. */
@@ -88,19 +86,12 @@ export class UploadVerifier {
   /** Hashes every part (MissingParts when some have not landed) and returns the sha256 and the assembly step. */
   async verify(u: UploadRef): Promise<Verified> {
     const p = this.of(u);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await p.advance(true);
-        return { sha256: p.digest(), assemble: () => p.assemble() };
-      } catch (err) {
-        // Some S3 servers (s3rver) answer a part's PUT before a GET can see it: look once more.
-        if (err instanceof MissingParts && attempt === 0) {
-          await new Promise((resolve) => setTimeout(resolve, MISSING_RECHECK_MS));
-          continue;
-        }
-        if (!(err instanceof MissingParts)) this.forget(u.id);
-        throw err;
-      }
+    try {
+      await p.advance(true);
+      return { sha256: p.digest(), assemble: () => p.assemble() };
+    } catch (err) {
+      if (!(err instanceof MissingParts)) this.forget(u.id);
+      throw err;
     }
   }
 
