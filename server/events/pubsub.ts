@@ -90,7 +90,8 @@ class PgPubSub implements PubSub {
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
       connectionTimeoutMillis: 5_000,
-      application_name: 'coffer-events-listener',
+      // The pid tells apart the listeners of instances on one host in pg_stat_activity.
+      application_name: `coffer-events-listener ${process.pid}`,
     });
     this.client = client;
     client.on('notification', (n) => this.onNotification(n));

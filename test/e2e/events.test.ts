@@ -286,8 +286,10 @@ describe('resilience and limits', () => {
     const first = it.next();
     const ids = [(await put(t.onA, -1)).id];
     await first;
+    // Only this process's listeners (A's and B's): test files running beside this one keep theirs.
+    const ours = `coffer-events-listener ${process.pid}`;
     const killed = await a.systemDb.execute<{ ok: boolean }>(
-      sql`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'coffer-events-listener'`,
+      sql`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = ${ours}`,
     );
     expect(killed.rows.length).toBeGreaterThanOrEqual(2); // A's and B's listeners at least
     for (let i = 0; i < 30; i++) {
@@ -296,7 +298,7 @@ describe('resilience and limits', () => {
     }
     const rest = await take(it, 30);
     expectExactlyOnceInOrder(rest, ids.slice(1));
-    const listening = await a.systemDb.execute(sql`select 1 from pg_stat_activity where application_name = 'coffer-events-listener'`);
+    const listening = await a.systemDb.execute(sql`select 1 from pg_stat_activity where application_name = ${ours}`);
     expect(listening.rows.length).toBeGreaterThanOrEqual(2);
     stop.abort();
   });
