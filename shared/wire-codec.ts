@@ -33,19 +33,20 @@ function scalar(value: unknown): unknown {
  * each Date (depth first, in key order, as superjson's walker lists them); SLOW if superjson would
  * write anything else. A copy rather than `value` itself: JSON.stringify leaves its fast path at
  * the first object with a toJSON (every Date), and the copy is cheaper than that. `path` is the
- * value's own superjson path, built only for objects: scalars need none.
+ * value's own superjson path, built only for objects (scalars need none); null for the root, whose
+ * children's paths have no leading dot (the path '' is a child under the key '').
  */
-function walk(value: unknown, path: string, dates: Record<string, ['Date']>, seen: Set<object>): unknown {
+function walk(value: unknown, path: string | null, dates: Record<string, ['Date']>, seen: Set<object>): unknown {
   if (typeof value !== 'object' || value === null) return scalar(value);
   // superjson notes every object reached twice (referential equalities): leave those to it.
   if (seen.has(value)) return SLOW;
   seen.add(value);
   if (value instanceof Date) {
     if (Object.getPrototypeOf(value) !== Date.prototype || Number.isNaN(value.getTime())) return SLOW;
-    dates[path] = ['Date'];
+    dates[path ?? ''] = ['Date'];
     return value.toISOString();
   }
-  const prefix = path === '' ? '' : `${path}.`;
+  const prefix = path === null ? '' : `${path}.`;
   if (Array.isArray(value)) {
     const out: unknown[] = new Array(value.length);
     for (let i = 0; i < value.length; i++) {
@@ -75,7 +76,7 @@ function walk(value: unknown, path: string, dates: Record<string, ['Date']>, see
 export function serializeWire(value: unknown): SuperJSONResult {
   if (value === null || typeof value !== 'object' || value instanceof Date) return superjson.serialize(value);
   const dates: Record<string, ['Date']> = {};
-  const json = walk(value, '', dates, new Set());
+  const json = walk(value, null, dates, new Set());
   if (json === SLOW) return superjson.serialize(value);
   for (const _ in dates) return { json: json as SuperJSONResult['json'], meta: { values: dates, v: 1 } };
   return { json: json as SuperJSONResult['json'] };

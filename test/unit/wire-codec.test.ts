@@ -80,6 +80,9 @@ describe('serializeWire', () => {
       [new Date(1), new Date(2)],
       { 2: new Date(1), 1: new Date(2), b: { 0: new Date(3) }, a: 'x' },
       { 'a.b': { 'c\\d': new Date(1), '': new Date(2) } },
+      // The key '' at the root: its children's paths start with a dot (".0"), unlike the root's ("0").
+      { '': [new Date(1)], x: { '': { '': new Date(2) } } },
+      { '': new Date(1) },
       Object.assign(Object.create(null), { d: new Date(4) }),
       { items: Array.from({ length: 3 }, (_, i) => row(i)), nextCursor: null },
     ];
