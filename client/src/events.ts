@@ -157,6 +157,17 @@ export async function waitUntilReady(
     (s) => s !== undefined,
   );
   const signal = signals.length ? AbortSignal.any(signals) : undefined;
+  try {
+    return await waitFor(client, target, signal);
+  } catch (err) {
+    // An abort that lands inside a call comes out as that call's TRPCClientError: answer with
+    // the abort's own reason (the TimeoutError promised above), wherever it landed.
+    if (signal?.aborted && err instanceof TRPCClientError) throw signal.reason;
+    throw err;
+  }
+}
+
+async function waitFor(client: TRPCClient<AppRouter>, target: ReadyTarget, signal: AbortSignal | undefined): Promise<Artifact | Version> {
   const { lastEventId } = await client.artifact.eventCursor.query(undefined, { signal });
   const check =
     'artifactId' in target

@@ -78,6 +78,17 @@ describe('client HTTP link', () => {
     return { urls, client: createCofferClient({ url: server.url, token: empty, fetch: fetchImpl }) };
   }
 
+  it('waitUntilReady rejects with its TimeoutError also when the timeout lands inside a call', async () => {
+    // Every call takes 200 ms here, so a 50 ms timeout always lands inside the first one.
+    const slowFetch: typeof fetch = async (input, init) => {
+      await new Promise((r) => setTimeout(r, 200));
+      return fetch(input, init);
+    };
+    const c = createCofferClient({ url: server.url, token, fetch: slowFetch });
+    const id = '00000000-0000-4000-8000-000000000000';
+    await expect(c.waitUntilReady({ artifactId: id }, { timeoutMs: 50 })).rejects.toMatchObject({ name: 'TimeoutError' });
+  });
+
   it('sends calls made together in one batch, errors and all, each with its own answer', async () => {
     const { urls, client } = recordingClient();
     const missing = crypto.randomUUID();
