@@ -1,5 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ArtifactNotReadyError, type CofferClient } from '../../client/src/index.ts';
 import { events as eventsTable } from '../../server/db/schema/index.ts';
 import { Inbox } from '../../server/events/inbox.ts';
@@ -159,11 +159,21 @@ describe('artifact.onEvent across instances', () => {
   it("refuses a lastEventId past the tenant's own newest event, and names no id (audit: a global counter leaked)", async () => {
     const t = await tenantOnBoth();
     const other = await tenantOnBoth();
+    // A cursor counts only events below the cluster-wide horizon, which a write transaction still
+    // open anywhere (other test files share the database) holds back: wait for it to pass.
+    const cursorPast = (c: CofferClient, id: number) =>
+      vi.waitFor(
+        async () => {
+          const { lastEventId } = await c.artifact.eventCursor.query();
+          expect(Number(lastEventId)).toBeGreaterThan(id);
+          return lastEventId;
+        },
+        { timeout: 15_000, interval: 50 },
+      );
     const first = await put(t.onA);
-    const { lastEventId: own } = await t.onA.artifact.eventCursor.query();
+    const own = await cursorPast(t.onA, 0);
     for (let i = 0; i < 3; i++) await put(other.onA); // other tenants' activity moves the ids on
-    const { lastEventId: theirs } = await other.onA.artifact.eventCursor.query();
-    expect(Number(theirs)).toBeGreaterThan(Number(own));
+    const theirs = await cursorPast(other.onA, Number(own));
     // An id this tenant was never given is refused, although other tenants' events reached it...
     const err = await expectTrpcError(t.onB.events({ lastEventId: theirs }).next(), 'BAD_REQUEST', /newest event/);
     // ...and no answer carries an id: neither the one sent back nor anything to compare it with.
