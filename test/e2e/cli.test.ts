@@ -63,6 +63,11 @@ describe('coffer CLI', () => {
   let cliDir: string;
   let env: Record<string, string>;
   const run = async (args: string[], extra: Record<string, string | undefined> = {}) => coffer(args, { ...env, ...extra }, dir).done;
+  /**
+   * Waits until the server holds `n` event subscriptions. `watch` and `rebuilds` read their cursor
+   * first and subscribe after, so once counted a CLI misses nothing written from then on.
+   */
+  const subscriptions = (n: number) => expect.poll(() => server.deps.events.size, { timeout: 10_000 }).toBe(n);
   const json = async (args: string[]) => {
     const r = await run([...args, '--json']);
     expect(r.stderr).toBe('');
@@ -137,8 +142,7 @@ describe('coffer CLI', () => {
 
   it('watches live events, one JSON line each, until interrupted', async () => {
     const watch = coffer(['watch', '--project', 'watched', '--json'], env, dir);
-    // The subscription is up once the CLI has read the cursor; give it a moment, then make events.
-    await new Promise((r) => setTimeout(r, 1500));
+    await subscriptions(1);
     const file = join(dir, 'w.bin');
     await writeFile(file, randomBody(1000));
     expect((await run(['push', file, '--project', 'watched'])).code).toBe(0);
@@ -160,6 +164,7 @@ describe('coffer CLI', () => {
       code: 2,
       stderr: expect.stringMatching(/usage: coffer rebuilds/),
     });
+    await subscriptions(0); // the watch above has let go, so the one counted next is the worker
     const worker = coffer(
       [
         'rebuilds',
@@ -172,7 +177,7 @@ describe('coffer CLI', () => {
       tenantEnv,
       dir,
     );
-    await new Promise((r) => setTimeout(r, 1500)); // subscribed once the cursor is read
+    await subscriptions(1);
     const { version } = await t.client.version.create.mutate({ projectId: 'site-r', source: 'build', prompt: 'a red site' });
     expect((await t.client.version.requestRebuild.mutate({ versionId: version.id })).requested).toBe(true);
     await expect.poll(async () => (await t.client.version.get.query({ versionId: version.id })).status, { timeout: 15_000 }).toBe('ready');
