@@ -38,7 +38,8 @@ describe('Prometheus metrics at /metrics', () => {
     const heard = (async () => {
       for await (const _e of listener.events({}, { signal: stop.signal })) return;
     })();
-    await new Promise((r) => setTimeout(r, 500)); // subscribed once the cursor is read
+    // events() reads its cursor before it subscribes: once counted, it will hear the put.
+    await expect.poll(() => server.deps.events.size, { timeout: 10_000 }).toBe(1);
     await t.client.artifact.put.mutate({ kind: 'agent_trace', payload: { steps: [1] } });
     await heard;
     const bytes = randomBody(4096);
