@@ -91,10 +91,13 @@ describe('fan-out on the wire', () => {
 
   it('a plain wsLink client gets live events, filtered, in order, from the fast path', async () => {
     const t = await server.newTenant();
+    const subscriptions = () => server.deps.events.size;
+    await expect.poll(subscriptions, { timeout: 10_000 }).toBe(0); // the raw sockets above have closed
     const stop = new AbortController();
     const it = t.client.events({ kinds: ['attachment'] }, { signal: stop.signal });
     const first = it.next();
-    await new Promise((r) => setTimeout(r, 100));
+    // events() reads its cursor before it subscribes: once counted, it gets every put below.
+    await expect.poll(subscriptions, { timeout: 10_000 }).toBe(1);
     const directBefore = fanoutStats.directSends;
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) {
