@@ -7,6 +7,7 @@ import { streamEvents } from '../../server/events/subscription.ts';
 import { runCleanup } from '../../server/lifecycle/jobs.ts';
 import { tenantScope } from '../../server/tenant-scope.ts';
 import type { CofferEvent } from '../../shared/schemas/events.ts';
+import { untilRan } from '../support/cleanup.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { putBytes, randomBody, sha256 } from '../support/upload.ts';
@@ -361,10 +362,10 @@ describe('resilience and limits', () => {
     const fresh = await put(t.client);
     const mine = () =>
       a.systemDb.select({ artifactId: eventsTable.artifactId }).from(eventsTable).where(eq(eventsTable.tenantId, t.tenantId));
-    const dry = await runCleanup(a.deps, { job: 'event-log', dryRun: true, triggeredBy: 'test' });
+    const dry = await untilRan(() => runCleanup(a.deps, { job: 'event-log', dryRun: true, triggeredBy: 'test' }));
     expect(dry).toMatchObject({ status: 'ran', run: { job: 'event-log', status: 'completed', dryRun: true } });
     expect(await mine()).toHaveLength(2);
-    const ran = await runCleanup(a.deps, { job: 'event-log', triggeredBy: 'test', batchSize: 1 });
+    const ran = await untilRan(() => runCleanup(a.deps, { job: 'event-log', triggeredBy: 'test', batchSize: 1 }));
     expect(ran.status === 'ran' && ran.run.deleted).toBeGreaterThanOrEqual(1);
     expect(await mine()).toEqual([{ artifactId: fresh.id }]);
     expect(

@@ -9,6 +9,7 @@ import { runCleanup } from '../../server/lifecycle/jobs.ts';
 import type { S3Storage } from '../../server/storage/s3.ts';
 import { MiB } from '../../shared/constants.ts';
 import { stagingPrefix, tenantPrefix } from '../../shared/keys.ts';
+import { untilRan } from '../support/cleanup.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
 import { DAY, listAll, seedArtifacts, seedDailyVersions, wrapStorage } from '../support/lifecycle-seed.ts';
 import { BACKENDS, startTestServer, type TestServer } from '../support/server.ts';
@@ -190,7 +191,7 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
     }
     const packKey = await keyOf(packs[0]!.artifact.id);
     await db().delete(versions).where(eq(versions.id, v[0]!.id)); // what a future version pruning would do
-    await runCleanup(server.deps, { job: 'orphan-diff-packs', triggeredBy: 'test' });
+    await untilRan(() => runCleanup(server.deps, { job: 'orphan-diff-packs', triggeredBy: 'test' }));
     await expectTrpcError(t.client.version.getDiffPack.query({ fromVersionId: v[0]!.id, toVersionId: v[1]!.id }), 'NOT_FOUND');
     expect(await server.deps.storage.head(packKey)).toBeNull();
     expect(await db().$count(artifacts, eq(artifacts.id, packs[0]!.artifact.id))).toBe(0);
@@ -299,7 +300,7 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
       .toBeTruthy();
     const multiRow = (await db().select().from(artifacts).where(eq(artifacts.id, multi.artifact.id)))[0]!;
 
-    await server.admin.storage.runCleanup.mutate({ job: 'stale-uploads' });
+    await untilRan(() => server.admin.storage.runCleanup.mutate({ job: 'stale-uploads' }));
     for (const a of [single, multi]) {
       expect(
         await t.client.artifact.list.query({ status: 'failed' }).then((r) => r.items.find((i) => i.id === a.artifact.id)),
