@@ -13,22 +13,33 @@ export function announcerOf(db: Db): Announce | undefined {
 }
 
 /**
+ * At most one NOTIFY per this many milliseconds per instance. Each one costs the database and
+ * every listening instance about as much as a small write transaction, and a busy instance
+ * commits far more often than this; an instance that commits less often announces each commit
+ * at once, so paced events cross instances without any added delay.
+ */
+export const NOTIFY_GAP_MS = 10;
+
+/**
  * Announces committed events, outside the writing transaction so commits never queue behind
  * NOTIFY's global lock: at once to this instance's hub (`local`), and to every instance by NOTIFY,
- * coalesced: one statement per turn of the event loop at most, and while one is in flight the
- * next collects everything committed meanwhile (one pointer per tenant: its newest id). A lost
- * NOTIFY (a crash right after commit) costs the other instances up to their poll interval.
+ * coalesced: the first commit after a quiet spell is sent on the next turn of the event loop,
+ * then at most one statement per NOTIFY_GAP_MS, and never two in flight; each carries everything
+ * committed since the last (one pointer per tenant: its newest id). A lost NOTIFY (a crash right
+ * after commit) costs the other instances up to their poll interval.
  */
 export function registerAnnouncer(db: Db, pubsub: PubSub, local: (p: EventPointer) => void): () => void {
   let pending = new Map<string, number>();
   let scheduled = false;
   let sending: Promise<void> | null = null;
+  let lastSentAt = Number.NEGATIVE_INFINITY;
 
   const flush = () => {
     scheduled = false;
     if (sending || pending.size === 0) return;
     const batch = pending;
     pending = new Map();
+    lastSentAt = performance.now();
     sending = pubsub.publish(EVENTS_CHANNEL, encodeEventPointers(Array.from(batch, ([tenantId, id]) => ({ tenantId, id })))).finally(() => {
       sending = null;
       if (pending.size) schedule();
@@ -37,7 +48,9 @@ export function registerAnnouncer(db: Db, pubsub: PubSub, local: (p: EventPointe
   const schedule = () => {
     if (scheduled) return;
     scheduled = true;
-    setImmediate(flush);
+    const wait = lastSentAt + NOTIFY_GAP_MS - performance.now();
+    if (wait > 0) setTimeout(flush, wait);
+    else setImmediate(flush);
   };
 
   announcers.set(db, (tenantId, id) => {

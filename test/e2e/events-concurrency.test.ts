@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CofferClient } from '../../client/src/index.ts';
 import { type Db, withTenant } from '../../server/db/index.ts';
 import { events } from '../../server/db/schema/index.ts';
+import { NOTIFY_GAP_MS } from '../../server/events/announcer.ts';
 import { appendEvent, appendEvents } from '../../server/events/append.ts';
+import { decodeEventPointers, EVENTS_CHANNEL } from '../../server/events/notification.ts';
 import type { CofferEvent } from '../../shared/schemas/events.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -140,5 +143,35 @@ describe('many concurrent writers of one tenant', () => {
     await first;
     const [older, newer] = (await committedIds(t.tenantId)).sort((x, y) => x - y);
     expect(older).toBeLessThan(newer!); // ids follow the transactions' start, not their commit
+  });
+
+  it('a busy instance announces its commits in few NOTIFYs, and announces the newest id', async () => {
+    const t = await a.newTenant();
+    const listener = new pg.Client({ connectionString: inject('databaseRoles').app });
+    await listener.connect();
+    const heard: number[] = [];
+    listener.on('notification', (n) => {
+      for (const p of decodeEventPointers(n.payload ?? '')) if (p.tenantId === t.tenantId) heard.push(p.id);
+    });
+    await listener.query(`LISTEN ${EVENTS_CHANNEL}`);
+    try {
+      // 16 writers committing back to back on one instance: hundreds of commits a second.
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          for (let i = 0; i < 20; i++) await write(a.deps.db, t.tenantId, 0, false);
+        }),
+      );
+      const elapsed = performance.now() - started;
+      const committed = await committedIds(t.tenantId);
+      const newest = Math.max(...committed);
+      await expect.poll(() => Math.max(...heard), { timeout: 5_000 }).toBe(newest);
+      // One NOTIFY per commit, or per round trip of the last one, would be well over a hundred here.
+      expect(committed).toHaveLength(320);
+      // At most one per NOTIFY_GAP_MS (with room for timers that fire a little early), plus the trailing one.
+      expect(heard.length).toBeLessThanOrEqual(Math.ceil((elapsed * 1.2) / NOTIFY_GAP_MS) + 2);
+    } finally {
+      await listener.end();
+    }
   });
 });
