@@ -17,9 +17,15 @@ export interface CofferProcess {
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
 
+/** The Node flags `npm start` gives the server (package.json's start script), so benches measure what ships. */
+const START_FLAGS: string[] = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+  .scripts.start.split(/\s+/)
+  .filter((arg: string) => arg.startsWith('--'));
+
 /**
  * Runs the real server/main.ts in its own process, as `npm start` does (scripts/node-ts.js: the
- * pid is the server itself), so its memory can be read from /proc without the benchmark's own heap in it.
+ * pid is the server itself; the same Node flags), so its memory can be read from /proc without
+ * the benchmark's own heap in it.
  */
 export async function startCofferProcess(
   databaseUrl: string,
@@ -41,7 +47,7 @@ export async function startCofferProcess(
         S3_FORCE_PATH_STYLE: 'true',
       }
     : { COFFER_STORAGE: 'fs' };
-  const child = spawn(process.execPath, [...nodeArgs, join(root, 'scripts/node-ts.js'), join(root, 'server/main.ts')], {
+  const child = spawn(process.execPath, [...START_FLAGS, ...nodeArgs, join(root, 'scripts/node-ts.js'), join(root, 'server/main.ts')], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
