@@ -23,13 +23,12 @@ import { createS3Client } from '../server/storage/s3.ts';
 import { ensureBucket } from './support/bucket.ts';
 import { type CofferProcess, cpuMs, startCofferProcess } from './support/coffer-process.ts';
 import { type S3Config, startDatabase, startS3 } from './support/services.ts';
-import { closedLoop, median, percentile, printTable } from './support/stats.ts';
+import { closedLoop, median, percentile, printTable, serialLatencies, WARMUP_SECONDS, warmUp } from './support/stats.ts';
 
 const CALLERS = Number(process.env.BENCH_CALLERS ?? 16);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const TRIVIAL = Number(process.env.BENCH_TRIVIAL ?? 2000);
-const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
 const PROFILE = process.env.BENCH_PROFILE;
 
 /** A chat-transcript-like JSON document of 2–4 KB. */
@@ -110,28 +109,13 @@ async function main(): Promise<void> {
     }
 
     const one = callers[0]!;
-    const timed = async (call: () => Promise<unknown>, n: number) => {
-      const xs: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const s = performance.now();
-        await call();
-        xs.push(performance.now() - s);
-      }
-      return xs;
-    };
-    // A running server's latency, not a cold one's: measured here, the server's CPU per call
-    // falls from ~2.2–2.4 ms to ~1.2–1.4 ms over its first ~10,000 calls of one procedure. So each
-    // side is called for WARMUP seconds before it is timed; the first TRIVIAL calls are shown too.
-    const warmUp = async (call: () => Promise<unknown>) => {
-      const end = performance.now() + WARMUP * 1000;
-      while (performance.now() < end) await call();
-    };
+    // Each side is warmed up before it is timed (stats.ts warmUp); the first calls are shown too.
     const trivialCall = () => one.artifact.eventCursor.query();
-    const trivialCold = await timed(trivialCall, TRIVIAL);
-    await warmUp(trivialCall);
+    const trivialCold = await serialLatencies(trivialCall, TRIVIAL);
+    await warmUp(trivialCall, WARMUP_SECONDS);
     const writesBefore = socketWrites(coffer.pid);
     const cpuBefore = cpuMs(coffer.pid);
-    const trivial = await timed(trivialCall, TRIVIAL);
+    const trivial = await serialLatencies(trivialCall, TRIVIAL);
     const writesPerCall = (socketWrites(coffer.pid) - writesBefore) / TRIVIAL;
     const cpuPerCall = (cpuMs(coffer.pid) - cpuBefore) / TRIVIAL;
     // The same work without Coffer: one round trip for BEGIN and the tenant binding, one for the
@@ -143,8 +127,8 @@ async function main(): Promise<void> {
       await raw.query('select id from events where tenant_id = $1 and id < coffer_event_horizon() order by id desc limit 1', [tenant.id]);
       await raw.query('commit');
     };
-    await warmUp(rawCall);
-    const trivialRaw = await timed(rawCall, TRIVIAL);
+    await warmUp(rawCall, WARMUP_SECONDS);
+    const trivialRaw = await serialLatencies(rawCall, TRIVIAL);
     await raw.end();
 
     console.log(
