@@ -9,6 +9,7 @@ import { runCleanup } from '../../server/lifecycle/jobs.ts';
 import type { S3Storage } from '../../server/storage/s3.ts';
 import { MiB } from '../../shared/constants.ts';
 import { stagingPrefix, tenantPrefix } from '../../shared/keys.ts';
+import { SEPARATE_BUCKETS } from '../support/bucket.ts';
 import { untilRan } from '../support/cleanup.ts';
 import { expectTrpcError } from '../support/expect-error.ts';
 import { DAY, listAll, seedArtifacts, seedDailyVersions, wrapStorage } from '../support/lifecycle-seed.ts';
@@ -54,6 +55,8 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
     let calls = 0;
     server = await startTestServer({
       backend,
+      // Its sweeps run with the clock 25 h ahead: on the shared bucket they would take other files' uploads for orphans.
+      bucket: SEPARATE_BUCKETS.lifecycle,
       env,
       now: () => new Date(Date.now() + offsetMs),
       storage: (real) =>
@@ -73,7 +76,7 @@ describe.each(BACKENDS)('lifecycle on %s', (backend) => {
         }),
     });
     // A second instance on the same database (its own disk root on fs: only the lock matters here).
-    other = await startTestServer({ backend, env: { ...env, COFFER_COST_ALERT_USD: '0' } });
+    other = await startTestServer({ backend, bucket: SEPARATE_BUCKETS.lifecycle, env: { ...env, COFFER_COST_ALERT_USD: '0' } });
   });
   afterAll(async () => {
     await other?.close();

@@ -5,9 +5,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import S3rver, { type S3rverStore } from '@20minutes/s3rver';
-import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import type { StorageConfig } from '../../server/config/index.ts';
-import { createS3Client } from '../../server/storage/s3.ts';
+import { ensureBucket, SEPARATE_BUCKETS } from './bucket.ts';
 
 type S3Config = Extract<StorageConfig, { kind: 's3' }>;
 
@@ -61,12 +60,12 @@ export async function startTestS3(): Promise<TestS3> {
     directory,
     silent: true,
     vhostBuckets: false,
-    configureBuckets: [{ name: BUCKET }],
+    configureBuckets: [BUCKET, ...Object.values(SEPARATE_BUCKETS)].map((name) => ({ name })),
   });
   raceFreeStore(server.store);
-  server.middleware.unshift(multipartShim(path.join(directory, BUCKET, '._S3rver_uploads')));
+  server.middleware.unshift(multipartShim(directory));
   server.middleware.unshift(createOnlyShim());
-  server.middleware.unshift(listUploadsShim(path.join(directory, BUCKET, '._S3rver_uploads')));
+  server.middleware.unshift(listUploadsShim(directory));
   const { port } = await server.run();
   const config: S3Config = {
     kind: 's3',
@@ -104,17 +103,6 @@ function polyfillSingleDes(): void {
   crypto.createCipheriv = patch(crypto.createCipheriv);
   crypto.createDecipheriv = patch(crypto.createDecipheriv);
   (crypto as { desPolyfilled?: boolean }).desPolyfilled = true;
-}
-
-async function ensureBucket(config: S3Config): Promise<void> {
-  const client = createS3Client(config);
-  try {
-    await client.send(new HeadBucketCommand({ Bucket: config.bucket }));
-  } catch {
-    await client.send(new CreateBucketCommand({ Bucket: config.bucket }));
-  } finally {
-    client.destroy();
-  }
 }
 
 /**
@@ -184,11 +172,12 @@ async function openCreating(file: string) {
  * accepts parts and completion for uploads that do not exist. This puts S3's behaviour in
  * front of it: abort deletes the upload, and an unknown upload id is NoSuchUpload (404).
  */
-function multipartShim(uploadsDir: string): S3rver['middleware'][number] {
+function multipartShim(directory: string): S3rver['middleware'][number] {
   return async (ctx, next) => {
     const uploadId = ctx.query.uploadId;
-    if (typeof uploadId !== 'string' || !/^[a-f0-9]+$/.test(uploadId)) return next();
-    const dir = path.join(uploadsDir, uploadId);
+    const uploads = uploadsDir(directory, ctx.path);
+    if (typeof uploadId !== 'string' || !/^[a-f0-9]+$/.test(uploadId) || !uploads) return next();
+    const dir = path.join(uploads, uploadId);
     if (ctx.method === 'DELETE') {
       try {
         await next();
@@ -243,15 +232,16 @@ function createOnlyShim(): S3rver['middleware'][number] {
 }
 
 /** s3rver has no ListMultipartUploads; this lists its own uploads directory the way S3 answers. */
-function listUploadsShim(uploadsDir: string): S3rver['middleware'][number] {
+function listUploadsShim(directory: string): S3rver['middleware'][number] {
   return async (ctx, next) => {
-    if (ctx.method !== 'GET' || ctx.query.uploads === undefined || ctx.path.split('/').filter(Boolean).length !== 1) return next();
+    const dir = uploadsDir(directory, ctx.path);
+    if (ctx.method !== 'GET' || ctx.query.uploads === undefined || ctx.path.split('/').filter(Boolean).length !== 1 || !dir) return next();
     const prefix = typeof ctx.query.prefix === 'string' ? ctx.query.prefix : '';
-    const ids = await readdir(uploadsDir).catch(() => [] as string[]);
+    const ids = await readdir(dir).catch(() => [] as string[]);
     const uploads: string[] = [];
     for (const id of ids) {
-      const key = await readFile(path.join(uploadsDir, id, 'key'), 'utf8').catch(() => null);
-      const info = await stat(path.join(uploadsDir, id)).catch(() => null);
+      const key = await readFile(path.join(dir, id, 'key'), 'utf8').catch(() => null);
+      const info = await stat(path.join(dir, id)).catch(() => null);
       if (key?.startsWith(prefix) && info) {
         uploads.push(
           `<Upload><Key>${escapeXml(key)}</Key><UploadId>${id}</UploadId><Initiated>${info.mtime.toISOString()}</Initiated></Upload>`,
@@ -262,6 +252,12 @@ function listUploadsShim(uploadsDir: string): S3rver['middleware'][number] {
     ctx.type = 'application/xml';
     ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>${uploads.join('')}</ListMultipartUploadsResult>`;
   };
+}
+
+/** Where s3rver keeps the multipart uploads of the bucket a path-style request names; undefined without one. */
+function uploadsDir(directory: string, requestPath: string): string | undefined {
+  const bucket = requestPath.split('/')[1];
+  return bucket && /^[a-z0-9][a-z0-9.-]*$/.test(bucket) ? path.join(directory, bucket, '._S3rver_uploads') : undefined;
 }
 
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

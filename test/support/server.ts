@@ -12,6 +12,7 @@ import type { Deps } from '../../server/deps.ts';
 import { startRuntime } from '../../server/runtime.ts';
 import { createStorage } from '../../server/storage/index.ts';
 import type { Storage } from '../../server/storage/types.ts';
+import { ensureBucket, type SeparateBucket } from './bucket.ts';
 import { createOwnerDb } from './system-db.ts';
 
 export type Backend = 's3' | 'fs';
@@ -48,6 +49,11 @@ export async function startTestServer(
     storage?: (s: Storage) => Storage /** The app's clock (lifecycle tests move it). */;
     now?: () => Date /** Log lines go here (at LOG_LEVEL) instead of nowhere. */;
     logStream?: NodeJS.WritableStream;
+    /**
+     * A bucket of the run's S3 server for this server alone (created if missing), for tests whose
+     * sweeps would otherwise reach other files' objects.
+     */
+    bucket?: SeparateBucket;
   } = {},
 ): Promise<TestServer> {
   const backend = opts.backend ?? 's3';
@@ -56,10 +62,12 @@ export async function startTestServer(
   const config: Config = {
     ...base,
     databaseUrl: inject('databaseUrl'),
-    storage: backend === 's3' ? inject('s3') : { kind: 'fs', root: join(dataDir, 'objects') },
+    storage:
+      backend === 's3' ? { ...inject('s3'), ...(opts.bucket && { bucket: opts.bucket }) } : { kind: 'fs', root: join(dataDir, 'objects') },
     adminToken: ADMIN_TOKEN,
     signingSecret: 'test-signing-secret-0123456789abcdef0123456789',
   };
+  if (config.storage.kind === 's3' && opts.bucket) await ensureBucket(config.storage);
   const runtime = await startRuntime(inject('databaseRoles'), { poolMax: 5, listenerBackoffMs: { min: 50, max: 500 } });
   let url = '';
   const real = createStorage(config.storage, { signingSecret: config.signingSecret!, publicUrl: () => url });
