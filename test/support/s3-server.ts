@@ -175,8 +175,9 @@ async function openCreating(file: string) {
 function multipartShim(directory: string): S3rver['middleware'][number] {
   return async (ctx, next) => {
     const uploadId = ctx.query.uploadId;
+    if (typeof uploadId !== 'string' || !/^[a-f0-9]+$/.test(uploadId)) return next();
     const uploads = uploadsDir(directory, ctx.path);
-    if (typeof uploadId !== 'string' || !/^[a-f0-9]+$/.test(uploadId) || !uploads) return next();
+    if (!uploads) return next();
     const dir = path.join(uploads, uploadId);
     if (ctx.method === 'DELETE') {
       try {
@@ -234,8 +235,9 @@ function createOnlyShim(): S3rver['middleware'][number] {
 /** s3rver has no ListMultipartUploads; this lists its own uploads directory the way S3 answers. */
 function listUploadsShim(directory: string): S3rver['middleware'][number] {
   return async (ctx, next) => {
+    if (ctx.method !== 'GET' || ctx.query.uploads === undefined || ctx.path.split('/').filter(Boolean).length !== 1) return next();
     const dir = uploadsDir(directory, ctx.path);
-    if (ctx.method !== 'GET' || ctx.query.uploads === undefined || ctx.path.split('/').filter(Boolean).length !== 1 || !dir) return next();
+    if (!dir) return next();
     const prefix = typeof ctx.query.prefix === 'string' ? ctx.query.prefix : '';
     const ids = await readdir(dir).catch(() => [] as string[]);
     const uploads: string[] = [];
