@@ -22,6 +22,7 @@ import { type CofferClient, createCofferClient } from '../client/src/index.ts';
 import { createS3Client } from '../server/storage/s3.ts';
 import { ensureBucket } from './support/bucket.ts';
 import { type CofferProcess, cpuMs, startCofferProcess } from './support/coffer-process.ts';
+import { type CpuSplit, cpuSplit, perOp } from './support/cpu-split.ts';
 import { type S3Config, startDatabase, startS3 } from './support/services.ts';
 import { closedLoop, median, percentile, printTable, serialLatencies, WARMUP_SECONDS, warmUp } from './support/stats.ts';
 
@@ -48,6 +49,7 @@ interface Phase {
   name: string;
   perSecond: number[];
   p50: number[];
+  cpu: CpuSplit[];
 }
 
 async function main(): Promise<void> {
@@ -97,15 +99,18 @@ async function main(): Promise<void> {
     await closedLoop(CALLERS, 2, rawPut);
 
     const phases: Record<string, Phase> = {};
-    const record = (name: string, r: Awaited<ReturnType<typeof closedLoop>>) => {
-      phases[name] ??= { name, perSecond: [], p50: [] };
+    const record = async (name: string, op: (c: number, i: number) => Promise<unknown>) => {
+      const before = cpuSplit(coffer!.pid);
+      const r = await closedLoop(CALLERS, SECONDS, op);
+      phases[name] ??= { name, perSecond: [], p50: [], cpu: [] };
       phases[name].perSecond.push(r.perSecond);
       phases[name].p50.push(median(r.latencies));
+      phases[name].cpu.push(perOp(before, cpuSplit(coffer!.pid), r.ops));
     };
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? (['coffer', 'raw'] as const) : (['raw', 'coffer'] as const);
-      for (const who of order) record(`${who} put`, await closedLoop(CALLERS, SECONDS, who === 'coffer' ? cofferPut : rawPut));
-      for (const who of order) record(`${who} get`, await closedLoop(CALLERS, SECONDS, who === 'coffer' ? cofferGet : rawGet));
+      for (const who of order) await record(`${who} put`, who === 'coffer' ? cofferPut : rawPut);
+      for (const who of order) await record(`${who} get`, who === 'coffer' ? cofferGet : rawGet);
     }
 
     const one = callers[0]!;
@@ -150,6 +155,15 @@ async function main(): Promise<void> {
       ]);
     }
     printTable(rows);
+    // What each operation costs every process on the machine (medians of the rounds): with all of
+    // them on 2 shared cores, a ratio cannot pass raw's total over Coffer's total without the server.
+    const cpuRows = [['CPU ms per operation', 'bench (client)', 'server', 'postgres', 'S3 server', 'total']];
+    for (const [name, p] of Object.entries(phases)) {
+      const m = (k: keyof CpuSplit) => median(p.cpu.map((c) => c[k]));
+      const parts = [m('bench'), m('server'), m('postgres'), m('s3')];
+      cpuRows.push([name, ...parts.map((x) => x.toFixed(2)), parts.reduce((a, b) => a + b).toFixed(2)]);
+    }
+    printTable(cpuRows);
     const p50 = percentile(trivial, 50);
     const pct = (xs: number[]) => [50, 90, 99].map((p) => percentile(xs, p).toFixed(2));
     printTable([

@@ -1,0 +1,54 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpuMs } from './coffer-process.ts';
+
+/** Process names (/proc/PID/comm) counted as the S3 server when it runs outside the bench: Ceph's gateway and daemons. */
+const S3_PROCESSES = new Set(['radosgw', 'ceph-osd', 'ceph-mon', 'ceph-mgr']);
+
+export type CpuSplit = Record<'bench' | 'server' | 'postgres' | 's3', number>;
+
+/**
+ * CPU time so far (ms, user + system) of each party to a bench on this machine: the bench process
+ * itself (its clients, and s3rver when that runs in-process), the Coffer server, every `postgres`
+ * process and every Ceph process. On 2 shared cores a ratio is capped by what the other parties
+ * cost per operation, so this shows which part of a gap is the server's. NaN without /proc.
+ */
+export function cpuSplit(serverPid: number): CpuSplit {
+  const self = process.cpuUsage();
+  const split: CpuSplit = { bench: (self.user + self.system) / 1000, server: cpuMs(serverPid), postgres: 0, s3: 0 };
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return { ...split, postgres: Number.NaN, s3: Number.NaN };
+  }
+  for (const pid of entries) {
+    let comm: string;
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (comm === 'postgres') split.postgres += withReaped(pid);
+    else if (S3_PROCESSES.has(comm)) split.s3 += withReaped(pid);
+  }
+  return split;
+}
+
+/**
+ * A process's CPU time plus that of its children that have exited (utime, stime, cutime, cstime),
+ * so a Postgres backend that ends between two readings still counts, through the postmaster.
+ */
+function withReaped(pid: string): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / 100;
+  } catch {
+    return 0; // exited meanwhile
+  }
+}
+
+/** Per-operation CPU (ms) of each party between two cpuSplit readings. */
+export function perOp(before: CpuSplit, after: CpuSplit, ops: number): CpuSplit {
+  const d = (k: keyof CpuSplit) => (after[k] - before[k]) / ops;
+  return { bench: d('bench'), server: d('server'), postgres: d('postgres'), s3: d('s3') };
+}
