@@ -30,6 +30,7 @@ import { CofferError } from '../errors.ts';
 import { attachmentDisposition } from './content-disposition.ts';
 import { lengthGuard } from './length-guard.ts';
 import { storageUnavailable, toStorageError } from './s3-errors.ts';
+import { S3Http } from './s3-http.ts';
 import type { CompletedPart, MultipartUpload, PresignCreateOptions, PresignedRequest, PresignGetOptions, Storage } from './types.ts';
 
 type S3Config = Extract<StorageConfig, { kind: 's3' }>;
@@ -39,6 +40,8 @@ const SINGLE_PUT_MAX = 16 * 1024 * 1024;
 const UPLOAD_PART_SIZE = 8 * 1024 * 1024;
 const DELETE_BATCH = 1000;
 const LEFTOVER_RECHECK_MS = 250;
+const CONNECTION_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 60_000;
 
 export interface S3StorageOptions {
   /** Socket connect timeout; an unreachable endpoint fails after this (times maxAttempts). */
@@ -62,8 +65,8 @@ export function createS3Client(config: S3Config, opts: S3StorageOptions = {}): S
     // Fail within seconds when the backend is down instead of retrying for minutes.
     maxAttempts: 2,
     requestHandler: {
-      connectionTimeout: opts.connectionTimeoutMs ?? 5_000,
-      requestTimeout: opts.requestTimeoutMs ?? 60_000,
+      connectionTimeout: opts.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS,
+      requestTimeout: opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
       // Without this the SDK only logs a warning when requestTimeout passes and keeps waiting.
       throwOnRequestTimeout: true,
     },
@@ -155,9 +158,15 @@ export class S3Storage implements Storage {
   /** Signs URLs for clients: the same client unless they reach the bucket at S3_PUBLIC_ENDPOINT. */
   private readonly signer: S3Client;
   private readonly bucket: string;
+  /** The one-request object calls that sit on artifact.put's and artifact.get's path. */
+  private readonly objects: S3Http;
 
   constructor(config: S3Config, opts: S3StorageOptions = {}) {
     this.client = createS3Client(config, opts);
+    this.objects = new S3Http(config, {
+      connectionTimeoutMs: opts.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS,
+      requestTimeoutMs: opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+    });
     this.signer = config.publicEndpoint ? createS3Client({ ...config, endpoint: config.publicEndpoint }, opts) : this.client;
     this.bucket = config.bucket;
   }
@@ -165,8 +174,9 @@ export class S3Storage implements Storage {
   put(Key: string, body: Readable | Buffer, { contentType, contentLength }: { contentType: string; contentLength?: number }) {
     const { client, bucket: Bucket } = this;
     return call('object', async () => {
+      if (Buffer.isBuffer(body) && body.length <= SINGLE_PUT_MAX) return this.objects.put(Key, body, contentType);
       const length = Buffer.isBuffer(body) ? body.length : contentLength;
-      if (Buffer.isBuffer(body) || (length !== undefined && length <= SINGLE_PUT_MAX)) {
+      if (length !== undefined && length <= SINGLE_PUT_MAX) {
         await sendStreamed(body, length, (Body, abortSignal) =>
           client.send(new PutObjectCommand({ Bucket, Key, Body, ContentType: contentType, ContentLength: length }), { abortSignal }),
         ).catch(async (err: unknown) => {
@@ -200,10 +210,7 @@ export class S3Storage implements Storage {
 
   get(Key: string, range?: { start: number; end?: number }) {
     return call('object', async () => {
-      const Range = range ? `bytes=${range.start}-${range.end ?? ''}` : undefined;
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, Range }));
-      const total = res.ContentRange ? Number(res.ContentRange.split('/')[1]) : res.ContentLength;
-      return { body: res.Body as Readable, sizeBytes: total ?? 0, etag: res.ETag };
+      return this.objects.get(Key, range ? `bytes=${range.start}-${range.end ?? ''}` : undefined);
     });
   }
 

@@ -64,6 +64,13 @@ describe.each(backends)('storage contract: $name', ({ name, start }) => {
     expect(sizeBytes).toBe(11);
   });
 
+  it('round-trips a key whose characters need percent-encoding', async () => {
+    const k = key("odd/a b+(1)!'*~=&é.json");
+    await storage.put(k, Buffer.from('{"odd":true}'), { contentType: 'application/json' });
+    expect(await text((await storage.get(k)).body)).toBe('{"odd":true}');
+    expect((await storage.list(key('odd/'))).items.map((o) => o.key)).toEqual([k]);
+  });
+
   it.each([
     ['with a known length', 3 * MiB, true],
     ['of unknown length', 3 * MiB, false],
