@@ -85,14 +85,12 @@ export class S3Http {
   /** One signed request; resolves with a 2xx response whose body is still to be read. */
   private once(method: string, key: string, headers: Record<string, string>, body?: Buffer): Promise<http.IncomingMessage> {
     const { config, origin } = this;
-    const path = objectPath(key);
     const signed = aws4.sign(
       {
         method,
         protocol: origin.protocol,
-        hostname: config.forcePathStyle ? origin.hostname : `${config.bucket}.${origin.hostname}`,
+        ...objectAddress(config, origin, key),
         port: origin.port || undefined,
-        path: config.forcePathStyle ? `${origin.pathname.replace(/\/$/, '')}/${config.bucket}/${path}` : `/${path}`,
         headers: { ...headers },
         body,
         service: 's3',
@@ -118,12 +116,27 @@ export class S3Http {
   }
 }
 
-/** The key, each segment percent-encoded as S3 (and aws4's canonical path) expect. */
-function objectPath(key: string): string {
-  return key
+/**
+ * Where an object's request goes: the bucket in the host name (virtual-hosted style) or in the
+ * path (path style, which custom endpoints use). As in the AWS SDK, a bucket name that cannot be
+ * a host name, or that has dots under TLS (no certificate covers them), goes in the path. The
+ * key's segments are percent-encoded as S3 (and aws4's canonical path) expect.
+ */
+export function objectAddress(config: S3Config, origin: URL, key: string): { hostname: string; path: string } {
+  const encoded = key
     .split('/')
     .map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
     .join('/');
+  const { bucket } = config;
+  const hostable =
+    /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) &&
+    !bucket.includes('..') &&
+    !/^\d+\.\d+\.\d+\.\d+$/.test(bucket) &&
+    !(origin.protocol === 'https:' && bucket.includes('.'));
+  if (config.forcePathStyle || !hostable) {
+    return { hostname: origin.hostname, path: `${origin.pathname.replace(/\/$/, '')}/${bucket}/${encoded}` };
+  }
+  return { hostname: `${bucket}.${origin.hostname}`, path: `/${encoded}` };
 }
 
 /** The S3 error code from an error response's XML body (none for HEAD-like answers), with its status. */

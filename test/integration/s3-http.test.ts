@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StorageConfig } from '../../server/config/index.ts';
-import { S3Http, S3HttpError } from '../../server/storage/s3-http.ts';
+import { objectAddress, S3Http, S3HttpError } from '../../server/storage/s3-http.ts';
 
 /**
  * The retry and timeout rules of the lean object client (server/storage/s3-http.ts), against a
@@ -54,6 +54,24 @@ describe('S3Http', () => {
     expect(seen.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/us-east-1\/s3\/aws4_request, /);
     expect(seen['x-amz-content-sha256']).toBe('44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a');
     expect(seen['content-type']).toBe('application/json');
+  });
+
+  it('puts the bucket in the host name where it can be one, as the AWS SDK does', () => {
+    const base = { kind: 's3', region: 'auto', accessKeyId: 'a', secretAccessKey: 's', forcePathStyle: false } as const;
+    const r2 = new URL('https://acct.r2.cloudflarestorage.com');
+    expect(objectAddress({ ...base, bucket: 'builds' }, r2, 't/x y.json')).toEqual({
+      hostname: 'builds.acct.r2.cloudflarestorage.com',
+      path: '/t/x%20y.json',
+    });
+    // Dots under TLS, capitals, and forced path style all keep the bucket in the path.
+    for (const bucket of ['my.builds', 'MyBuilds']) {
+      expect(objectAddress({ ...base, bucket }, r2, 'k')).toEqual({ hostname: 'acct.r2.cloudflarestorage.com', path: `/${bucket}/k` });
+    }
+    const minio = new URL('http://127.0.0.1:9000/prefix/');
+    expect(objectAddress({ ...base, bucket: 'b', forcePathStyle: true }, minio, 'k')).toEqual({
+      hostname: '127.0.0.1',
+      path: '/prefix/b/k',
+    });
   });
 
   it('retries a 5xx answer once, then gives up with its code and status', async () => {

@@ -65,7 +65,7 @@ describe.each(backends)('storage contract: $name', ({ name, start }) => {
   });
 
   it('round-trips a key whose characters need percent-encoding', async () => {
-    const k = key("odd/a b+(1)!'*~=&é.json");
+    const k = key('odd/a b+(1)!*~=,;@$é.json');
     await storage.put(k, Buffer.from('{"odd":true}'), { contentType: 'application/json' });
     expect(await text((await storage.get(k)).body)).toBe('{"odd":true}');
     expect((await storage.list(key('odd/'))).items.map((o) => o.key)).toEqual([k]);
