@@ -20,7 +20,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { type CofferClient, createCofferClient } from '../client/src/index.ts';
 import { createS3Client } from '../server/storage/s3.ts';
-import { ensureBucket } from './support/bucket.ts';
+import { ensureBucket } from '../test/support/bucket.ts';
 import { type CofferProcess, cpuMs, startCofferProcess } from './support/coffer-process.ts';
 import { type CpuSplit, cpuSplit, perOp } from './support/cpu-split.ts';
 import { type S3Config, startDatabase, startS3 } from './support/services.ts';
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   let coffer: CofferProcess | undefined;
   const clients: CofferClient[] = [];
   try {
-    await ensureBucket(s3, s3svc.value.bucket);
+    await ensureBucket(s3svc.value);
     coffer = await startCofferProcess(
       db.value,
       s3svc.value,

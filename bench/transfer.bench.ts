@@ -25,7 +25,7 @@ import WebSocket from 'ws';
 import { createCofferClient, type NodeCofferClient } from '../client/src/node.ts';
 import { createS3Client } from '../server/storage/s3.ts';
 import { MiB } from '../shared/constants.ts';
-import { ensureBucket } from './support/bucket.ts';
+import { ensureBucket } from '../test/support/bucket.ts';
 import { type CofferProcess, measureRss, startCofferProcess } from './support/coffer-process.ts';
 import { type S3Config, startDatabase, startS3 } from './support/services.ts';
 import { spawnThrottle } from './support/throttle.ts';
@@ -202,9 +202,7 @@ async function main(): Promise<void> {
   const db = await startDatabase();
   const rows: Row[] = [];
   try {
-    const direct = createS3Client(s3svc.value, { requestTimeoutMs: 600_000 });
-    await ensureBucket(direct, s3svc.value.bucket);
-    direct.destroy();
+    await ensureBucket(s3svc.value);
     for (const link of LINKS) rows.push(...(await benchLink(link, s3svc.value, db.value, dir)));
     printTable(rows, [
       `S3: ${s3svc.label}; database: ${db.label}; Coffer server: child process (server/main.ts)`,

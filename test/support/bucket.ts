@@ -10,7 +10,7 @@ import { createS3Client } from '../../server/storage/s3.ts';
 export const SEPARATE_BUCKETS = { lifecycle: 'coffer-test-lifecycle' } as const;
 export type SeparateBucket = (typeof SEPARATE_BUCKETS)[keyof typeof SEPARATE_BUCKETS];
 
-/** Creates the config's bucket unless it exists. */
+/** Creates the config's bucket unless it exists (tests, and benches whose S3_ENDPOINT may point at an empty server). */
 export async function ensureBucket(config: Extract<StorageConfig, { kind: 's3' }>): Promise<void> {
   const client = createS3Client(config);
   try {
