@@ -35,7 +35,7 @@ import type { CompletedPart, MultipartUpload, PresignCreateOptions, PresignedReq
 
 type S3Config = Extract<StorageConfig, { kind: 's3' }>;
 
-/** Bodies up to this size go up in one PutObject; larger or unknown ones through lib-storage's multipart Upload. */
+/** Streams up to this size go up in one PutObject; larger or unknown ones through lib-storage's multipart Upload. */
 const SINGLE_PUT_MAX = 16 * 1024 * 1024;
 const UPLOAD_PART_SIZE = 8 * 1024 * 1024;
 const DELETE_BATCH = 1000;
@@ -107,17 +107,16 @@ function stripBucketRootSlash(client: S3Client): void {
 }
 
 /**
- * Sends a PutObject. The SDK pipes a stream body into the request without watching it, so a
- * failing or wrongly sized stream would leave the request waiting for bytes that never come;
- * here either aborts the request and surfaces the stream's error. Buffers go straight through.
+ * Sends a PutObject of a stream. The SDK pipes a stream body into the request without watching
+ * it, so a failing or wrongly sized stream would leave the request waiting for bytes that never
+ * come; here either aborts the request and surfaces the stream's error.
  */
 async function sendStreamed(
-  body: Readable | Buffer,
-  length: number | undefined,
-  send: (body: Readable | Buffer, abortSignal: AbortSignal) => Promise<unknown>,
+  body: Readable,
+  length: number,
+  send: (body: Readable, abortSignal: AbortSignal) => Promise<unknown>,
 ): Promise<void> {
   const controller = new AbortController();
-  if (Buffer.isBuffer(body) || length === undefined) return void (await send(body, controller.signal));
   let failure: unknown;
   const guarded = pipeline(body, lengthGuard(length), (err) => {
     if (err) {
@@ -174,8 +173,9 @@ export class S3Storage implements Storage {
   put(Key: string, body: Readable | Buffer, { contentType, contentLength }: { contentType: string; contentLength?: number }) {
     const { client, bucket: Bucket } = this;
     return call('object', async () => {
-      if (Buffer.isBuffer(body) && body.length <= SINGLE_PUT_MAX) return this.objects.put(Key, body, contentType);
-      const length = Buffer.isBuffer(body) ? body.length : contentLength;
+      // An in-memory body, whatever its size, goes up in one PutObject, as it always did.
+      if (Buffer.isBuffer(body)) return this.objects.put(Key, body, contentType);
+      const length = contentLength;
       if (length !== undefined && length <= SINGLE_PUT_MAX) {
         await sendStreamed(body, length, (Body, abortSignal) =>
           client.send(new PutObjectCommand({ Bucket, Key, Body, ContentType: contentType, ContentLength: length }), { abortSignal }),
