@@ -107,12 +107,17 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A process's CPU time so far, in ms (user + system, Linux /proc/PID/stat), or NaN where there is no /proc. */
-export function cpuMs(pid: number): number {
+/**
+ * A process's CPU time so far, in ms (user + system, Linux /proc/PID/stat), or NaN where there is
+ * no /proc. `withExitedChildren` adds that of its children that have ended (cutime, cstime), so a
+ * Postgres backend that exits between two readings still counts, through the postmaster.
+ */
+export function cpuMs(pid: number, withExitedChildren = false): number {
   try {
-    // Fields 14 and 15 (utime, stime) in clock ticks, counted after the parenthesised command name.
+    // Fields 14–17 (utime, stime, cutime, cstime) in clock ticks, counted after the parenthesised command name.
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    const ticks = Number(fields[11]) + Number(fields[12]) + (withExitedChildren ? Number(fields[13]) + Number(fields[14]) : 0);
+    return (ticks * 1000) / 100;
   } catch {
     return Number.NaN;
   }

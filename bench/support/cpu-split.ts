@@ -28,23 +28,11 @@ export function cpuSplit(serverPid: number): CpuSplit {
     } catch {
       continue; // exited meanwhile
     }
-    if (comm === 'postgres') split.postgres += withReaped(pid);
-    else if (S3_PROCESSES.has(comm)) split.s3 += withReaped(pid);
+    const cpu = () => cpuMs(Number(pid), true) || 0; // 0: exited meanwhile
+    if (comm === 'postgres') split.postgres += cpu();
+    else if (S3_PROCESSES.has(comm)) split.s3 += cpu();
   }
   return split;
-}
-
-/**
- * A process's CPU time plus that of its children that have exited (utime, stime, cutime, cstime),
- * so a Postgres backend that ends between two readings still counts, through the postmaster.
- */
-function withReaped(pid: string): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / 100;
-  } catch {
-    return 0; // exited meanwhile
-  }
 }
 
 /** Per-operation CPU (ms) of each party between two cpuSplit readings. */

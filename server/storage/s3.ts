@@ -175,10 +175,9 @@ export class S3Storage implements Storage {
     return call('object', async () => {
       // An in-memory body, whatever its size, goes up in one PutObject, as it always did.
       if (Buffer.isBuffer(body)) return this.objects.put(Key, body, contentType);
-      const length = contentLength;
-      if (length !== undefined && length <= SINGLE_PUT_MAX) {
-        await sendStreamed(body, length, (Body, abortSignal) =>
-          client.send(new PutObjectCommand({ Bucket, Key, Body, ContentType: contentType, ContentLength: length }), { abortSignal }),
+      if (contentLength !== undefined && contentLength <= SINGLE_PUT_MAX) {
+        await sendStreamed(body, contentLength, (Body, abortSignal) =>
+          client.send(new PutObjectCommand({ Bucket, Key, Body, ContentType: contentType, ContentLength: contentLength }), { abortSignal }),
         ).catch(async (err: unknown) => {
           if (!(err instanceof BodyFailed)) throw err;
           await this.removeLeftover(Key);
@@ -187,7 +186,7 @@ export class S3Storage implements Storage {
         return;
       }
       // Upload reads the body itself (so it sees stream errors) and aborts its multipart upload on failure.
-      const Body = length === undefined ? body : pipeline(body, lengthGuard(length), () => {});
+      const Body = contentLength === undefined ? body : pipeline(body, lengthGuard(contentLength), () => {});
       await new Upload({
         client,
         params: { Bucket, Key, Body, ContentType: contentType },
