@@ -1,8 +1,9 @@
-import { tracked } from '@trpc/server';
+import { type TrackedEnvelope, tracked } from '@trpc/server';
 import type { OnEventInput } from '../../shared/schemas/event-stream.ts';
 import type { CofferEvent } from '../../shared/schemas/events.ts';
 import { readSettledEvents, settledEventCursor } from '../db/queries/events.ts';
 import { CofferError, toTRPCError } from '../errors.ts';
+import { releasingIterable } from '../limits/subscription-slots.ts';
 import type { TenantScope } from '../tenant-scope.ts';
 import { matchesFilter, rowToEvent } from './filter.ts';
 import type { EventHub } from './hub.ts';
@@ -38,24 +39,54 @@ export interface StreamDeps {
 }
 
 /**
- * The `artifact.onEvent` stream: registers with the hub FIRST, then reads the log after the
- * resume point, then streams live events, skipping any id it already sent. Because every read
- * stays below the settled horizon (server/events/append.ts), "id > last sent" is both the
- * de-duplication and the no-gap rule. Live events it has nothing else to do with go out through
- * `direct` without waking the generator (one serialization per instance, not per subscriber).
+ * The `artifact.onEvent` stream, opened: registered with the hub and placed (where it starts
+ * reading) BEFORE this returns. tRPC answers "started" only once the procedure has returned, so
+ * a client that has heard it can write and be sure to hear of the write. Placing the first
+ * subscriber of a tenant on an instance takes one query; answering "started" before it would
+ * count a write committed meanwhile as history, and never deliver it.
+ *
+ * The stream then reads the log after that point and streams live events, skipping any id it
+ * already sent. Because every read stays below the settled horizon (server/events/append.ts),
+ * "id > last sent" is both the de-duplication and the no-gap rule. Live events it has nothing
+ * else to do with go out through `direct` without waking the generator (one serialization per
+ * instance, not per subscriber). Its hub registration ends with the stream, or when the stream
+ * is dropped before it is ever read.
  */
-export async function* streamEvents(deps: StreamDeps, tenant: TenantScope, input: OnEventInput, opts: StreamOptions = {}) {
+export async function openEventStream(
+  deps: StreamDeps,
+  tenant: TenantScope,
+  input: OnEventInput,
+  opts: StreamOptions = {},
+): Promise<AsyncIterable<TrackedEnvelope<CofferEvent>>> {
   const limits = { ...DEFAULT_STREAM_LIMITS, ...opts.limits };
   const inbox = new Inbox(limits.maxQueued, matchesFilter(input), limits.maxBufferedBytes);
-  // Registered before any await, so it is in place before the client hears "started".
   const hub = deps.hub.subscribe(tenant.id, inbox);
+  const unsubscribe = () => hub.unsubscribe();
+  try {
+    const start = await hub.start;
+    const cursor = input.lastEventId === undefined ? start : await resumePoint(tenant, input.lastEventId, start);
+    inbox.needsResync ||= input.lastEventId !== undefined;
+    return releasingIterable(streamEvents(tenant, input, inbox, cursor, limits, opts, unsubscribe), unsubscribe);
+  } catch (err) {
+    unsubscribe();
+    throw toTRPCError(err);
+  }
+}
+
+async function* streamEvents(
+  tenant: TenantScope,
+  input: OnEventInput,
+  inbox: Inbox,
+  from: number,
+  limits: StreamLimits,
+  opts: StreamOptions,
+  unsubscribe: () => void,
+) {
   const { signal, socket, direct } = opts;
   // The first event this stream sends, if it can go direct, carries the channel's handshake.
   const wrap = (e: CofferEvent) => tracked(String(e.id), direct && !direct.ready ? (direct.handshake(e) as CofferEvent) : e);
+  let cursor = from;
   try {
-    const start = await hub.start;
-    let cursor = input.lastEventId === undefined ? start : await resumePoint(tenant, input.lastEventId, start);
-    inbox.needsResync ||= input.lastEventId !== undefined;
     while (!signal?.aborted) {
       if (inbox.needsResync) {
         inbox.needsResync = false;
@@ -90,7 +121,7 @@ export async function* streamEvents(deps: StreamDeps, tenant: TenantScope, input
     // Errors thrown while iterating bypass the procedure middlewares: map them here.
     throw toTRPCError(err);
   } finally {
-    hub.unsubscribe();
+    unsubscribe();
   }
 }
 

@@ -89,7 +89,7 @@ export const artifactRouter = router({
    * every event is parsed with the shared zod schema in the service instead (events/filter.ts).
    */
   onEvent: readProcedure.input(onEventInput).subscription(({ ctx, input, signal }) =>
-    events.streamEvents({ hub: ctx.deps.events }, ctx.tenant, input, {
+    events.openEventStream({ hub: ctx.deps.events }, ctx.tenant, input, {
       signal,
       socket: ctx.socket,
       direct: ctx.socket && wsChannel(ctx.socket),

@@ -1,9 +1,10 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ArtifactNotReadyError, type CofferClient } from '../../client/src/index.ts';
+import { poolOf } from '../../server/db/index.ts';
 import { events as eventsTable } from '../../server/db/schema/index.ts';
 import { Inbox } from '../../server/events/inbox.ts';
-import { streamEvents } from '../../server/events/subscription.ts';
+import { openEventStream } from '../../server/events/subscription.ts';
 import { runCleanup } from '../../server/lifecycle/jobs.ts';
 import { tenantScope } from '../../server/tenant-scope.ts';
 import type { CofferEvent } from '../../shared/schemas/events.ts';
@@ -87,6 +88,51 @@ describe('artifact.onEvent across instances', () => {
     expect(event.type).toBe('artifact_uploaded');
     expect(event.type === 'artifact_uploaded' && event.data.kind).toBe('agent_trace');
     expect(event.createdAt).toBeInstanceOf(Date);
+  });
+
+  it('delivers what commits after "started" while the subscriber\'s instance is still placing the stream (5 rounds)', async () => {
+    // The first subscriber of a tenant on an instance waits for one query (where the stream starts).
+    // "started" must not reach the client before that query has run: a put committed in between
+    // would be counted as history and never delivered. B's pool is held so that query waits.
+    const pool = poolOf(b.deps.db);
+    for (let round = 0; round < 5; round++) {
+      const t = await tenantOnBoth();
+      const held = await Promise.all(Array.from({ length: pool.options.max }, () => pool.connect()));
+      const freed = new Promise((r) => setTimeout(r, 300)).then(() => {
+        for (const c of held) c.release();
+      });
+      const got = new Promise<CofferEvent>((resolve, reject) => {
+        const sub = t.onB.artifact.onEvent.subscribe(
+          { types: ['artifact_uploaded'] },
+          {
+            onStarted: () => void put(t.onA).catch(reject),
+            onData: ({ data }) => {
+              sub.unsubscribe();
+              resolve(data);
+            },
+            onError: reject,
+          },
+        );
+      });
+      const event = await Promise.race([got, new Promise((r) => setTimeout(() => r('no event within 5 s'), 5_000).unref())]);
+      await freed;
+      expect(event).toMatchObject({ type: 'artifact_uploaded' });
+    }
+  });
+
+  it('lets go of a subscription its client stopped while the stream was being placed', async () => {
+    const t = await tenantOnBoth();
+    const pool = poolOf(b.deps.db);
+    const held = await Promise.all(Array.from({ length: pool.options.max }, () => pool.connect()));
+    try {
+      const sub = t.onB.artifact.onEvent.subscribe({}, { onData: () => {} });
+      await expect.poll(() => b.deps.events.size).toBe(1); // registered, waiting for B's pool
+      sub.unsubscribe();
+      await new Promise((r) => setTimeout(r, 100)); // the stop reaches B before its pool frees
+    } finally {
+      for (const c of held) c.release();
+    }
+    await expect.poll(() => b.deps.events.size).toBe(0);
   });
 
   it('resumes after B drops the socket mid-burst: 200 events, each exactly once, in order', async () => {
@@ -318,7 +364,13 @@ describe('resilience and limits', () => {
     const t = await a.newTenant();
     const tenant = tenantScope(a.deps.db, { tenantId: t.tenantId, keyId: t.keyId, scopes: ['read'] });
     const socket = { bufferedAmount: 0 };
-    const gen = streamEvents({ hub: a.deps.events }, tenant, { lastEventId: '0' }, { socket, limits: { maxBufferedBytes: 1000 } });
+    const stream = await openEventStream(
+      { hub: a.deps.events },
+      tenant,
+      { lastEventId: '0' },
+      { socket, limits: { maxBufferedBytes: 1000 } },
+    );
+    const gen = stream[Symbol.asyncIterator]();
     await put(t.client);
     await put(t.client);
     expect((await gen.next()).value).toBeDefined();
