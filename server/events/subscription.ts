@@ -66,10 +66,12 @@ export async function openEventStream(
     const start = await hub.start;
     const cursor = input.lastEventId === undefined ? start : await resumePoint(tenant, input.lastEventId, start);
     inbox.needsResync ||= input.lastEventId !== undefined;
-    return releasingIterable(streamEvents(tenant, input, inbox, cursor, limits, opts, unsubscribe), unsubscribe);
+    // The wrapper is the one owner of the registration: it ends it when the stream ends, fails
+    // or is returned, read or not.
+    return releasingIterable(streamEvents(tenant, input, inbox, cursor, limits, opts), unsubscribe);
   } catch (err) {
     unsubscribe();
-    throw toTRPCError(err);
+    throw err; // through the procedure's middlewares, which map it
   }
 }
 
@@ -80,7 +82,6 @@ async function* streamEvents(
   from: number,
   limits: StreamLimits,
   opts: StreamOptions,
-  unsubscribe: () => void,
 ) {
   const { signal, socket, direct } = opts;
   // The first event this stream sends, if it can go direct, carries the channel's handshake.
@@ -120,8 +121,6 @@ async function* streamEvents(
   } catch (err) {
     // Errors thrown while iterating bypass the procedure middlewares: map them here.
     throw toTRPCError(err);
-  } finally {
-    unsubscribe();
   }
 }
 
